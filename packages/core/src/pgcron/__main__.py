@@ -1,0 +1,3 @@
+from pgcron.cli import main
+
+main()
