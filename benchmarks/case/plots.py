@@ -1,0 +1,107 @@
+"""PNG figures of the case benchmark (matplotlib, Agg backend, no display needed).
+
+* ``case-main.png``: at the main size, median wall time and wire bytes per job and method, with min–max bars;
+* ``case-scale.png``: wall time and wire bytes against dataset rows for pushdown vs app tier, log-log.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+COLORS = {"pushdown": "#2b7bba", "app_tier": "#d95f02", "airflow_sql": "#7570b3", "airflow_pgcron": "#1b9e77"}
+LABELS = {
+    "pushdown": "pgcron pushdown",
+    "app_tier": "app-tier service",
+    "airflow_sql": "Airflow SQLExecuteQueryOperator",
+    "airflow_pgcron": "Airflow PgCronOperator",
+}
+TITLES = {
+    "expire_reservations": "Expire stale reservations",
+    "retention_purge": "Retention purge",
+    "refresh_rollup": "Materialized-view refresh",
+}
+
+
+def _stat(data: dict[str, Any], metric: str) -> tuple[float, float, float]:
+    s = data["summary"][metric]
+    return s["median"], s["median"] - s["min"], s["max"] - s["median"]
+
+
+def main_figure(results: dict[str, Any], out: Path) -> Path:
+    rows = str(results["meta"]["main_rows"])
+    job_names = list(results["runs"])
+    methods = [m for m in COLORS if any(rows in results["runs"][j].get(m, {}) for j in job_names)]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    width = 0.8 / len(methods)
+    for ax, metric, ylabel in (
+        (axes[0], "wall_s", "wall time, s (median, min–max)"),
+        (axes[1], "wire_bytes", "bytes between client and server"),
+    ):
+        for i, method in enumerate(methods):
+            xs, ys, lo, hi = [], [], [], []
+            for j, job in enumerate(job_names):
+                data = results["runs"][job].get(method, {}).get(rows)
+                if data is None:
+                    continue
+                median, below, above = _stat(data, metric)
+                xs.append(j + (i - (len(methods) - 1) / 2) * width)
+                ys.append(median)
+                lo.append(below)
+                hi.append(above)
+            ax.bar(xs, ys, width, yerr=[lo, hi], capsize=3, color=COLORS[method], label=LABELS[method])
+        ax.set_xticks(range(len(job_names)), [TITLES.get(j, j) for j in job_names])
+        ax.set_ylabel(ylabel)
+        ax.set_yscale("log")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"Three data-local jobs at {int(rows):,} rows: inside PostgreSQL vs from the app tier")
+    fig.tight_layout()
+    path = out / "case-main.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def scale_figure(results: dict[str, Any], out: Path) -> Path:
+    job_names = list(results["runs"])
+    fig, axes = plt.subplots(2, len(job_names), figsize=(4.2 * len(job_names), 7), squeeze=False)
+    for col, job in enumerate(job_names):
+        for row, (metric, ylabel) in enumerate((("wall_s", "wall time, s"), ("wire_bytes", "wire bytes"))):
+            ax = axes[row][col]
+            for method in ("pushdown", "app_tier"):
+                by_size = results["runs"][job].get(method, {})
+                sizes = sorted(by_size, key=int)
+                if not sizes:
+                    continue
+                ax.plot(
+                    [int(s) for s in sizes],
+                    [by_size[s]["summary"][metric]["median"] for s in sizes],
+                    marker="o",
+                    color=COLORS[method],
+                    label=LABELS[method],
+                )
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.grid(alpha=0.3, which="both")
+            ax.set_xlabel("rows in the table")
+            ax.set_ylabel(ylabel)
+            if row == 0:
+                ax.set_title(TITLES.get(job, job))
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle("How each cost grows with the data (median of repeated runs)")
+    fig.tight_layout()
+    path = out / "case-scale.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def make_all(results: dict[str, Any], out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    return [main_figure(results, out), scale_figure(results, out)]
