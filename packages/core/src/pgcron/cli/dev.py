@@ -104,9 +104,9 @@ def up_cmd(
     try:
         state = devserver.up(
             name,
-            flavour=flavour,
+            flavour="1.4" if flavour == "1.4" else "1.6",
             port=port,
-            data_dir=data_dir,  # type: ignore[arg-type]
+            data_dir=data_dir,
             background_workers=mode == "bgw",
             timezone=timezone,
             use_env=not no_env,

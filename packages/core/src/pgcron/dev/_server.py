@@ -219,9 +219,9 @@ def _pick_toolchain(flavour: str, console: Console, reasons: list[tuple[str, str
     if tc is not None:
         return tc
     reasons.append(("local", "no PostgreSQL with pg_cron >= 1.5 found (pg_config, /usr/lib/postgresql/*)"))
-    why = _trixie.unavailable_reason()
-    if why:
-        reasons.append(("trixie", why))
+    trixie_why = _trixie.unavailable_reason()
+    if trixie_why:
+        reasons.append(("trixie", trixie_why))
         return None
     return _trixie.ensure_root(console)
 
