@@ -1,18 +1,40 @@
-"""pytest plugin: real PostgreSQL + pg_cron servers for tests (see docs/adr/0001).
+"""pytest plugin: real PostgreSQL + pg_cron servers for tests (contract: docs/adr/0001).
 
-Bootstrap version: servers come from environment variables only. The dev-server chain replaces this.
+Fixtures ``pgcron_dsn`` (pg_cron 1.6, background workers), ``pgcron_libpq_dsn`` (1.6, libpq mode),
+``pgcron_both_modes_dsn`` (both of them, as params ``bgw`` / ``libpq``), ``pgcron_14_dsn`` (pg_cron
+1.4.2) and ``job_prefix`` (a unique job-name prefix whose jobs are unscheduled after the test).
+
+A flavour's server comes from its environment variable (``PGCRON_DSN``, ``PGCRON_LIBPQ_DSN``,
+``PGCRON_14_DSN``) or else from the ``pgcron dev`` chain: the first test that needs a flavour starts
+a private instance (``pytest-<pid>-<flavour>``, a free port), and the session stops and deletes it at
+the end. A server that cannot be had fails the test — never a skip — so a run without a database
+cannot look green.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import secrets
 from collections.abc import Iterator
 
 import psycopg
 import pytest
+from psycopg import sql
+
+from pgcron.errors import DevServerError
+
+logger = logging.getLogger(__name__)
 
 _ENV = {"bgw": "PGCRON_DSN", "libpq": "PGCRON_LIBPQ_DSN", "14": "PGCRON_14_DSN"}
+_DESCRIPTION = {
+    "bgw": "PostgreSQL + pg_cron >= 1.5, background workers on",
+    "libpq": "PostgreSQL + pg_cron >= 1.5, background workers off (libpq mode)",
+    "14": "PostgreSQL 15 + pg_cron 1.4.2",
+}
+_SERVER_FIXTURES = {"pgcron_dsn", "pgcron_libpq_dsn", "pgcron_both_modes_dsn", "pgcron_14_dsn"}
+_INSTANCE = re.compile(r"^pytest-(\d+)-")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -21,52 +43,149 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
 
 
-def _dsn(flavour: str) -> str:
-    dsn = os.environ.get(_ENV[flavour])
-    if not dsn:
-        pytest.fail(f"no pg_cron server for flavour {flavour!r}: set {_ENV[flavour]}")
-    return dsn
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that asks for a server is an integration test, marked or not (so `-m integration` works)."""
+    for item in items:
+        if _SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
 
 
-_used: set[str] = set()
+class PgCronServers:
+    """The session's servers, one per flavour, started lazily; stops at the end what it started."""
+
+    def __init__(self) -> None:
+        self._dsns: dict[str, str] = {}
+        self._errors: dict[str, str] = {}
+        self._started: list[str] = []
+        self._reaped = False
+        self.used: set[str] = set()
+
+    def dsn(self, flavour: str) -> str:
+        if flavour not in self._dsns:
+            if flavour in self._errors:  # do not retry a slow failing provisioning for every test
+                pytest.fail(self._errors[flavour], pytrace=False)
+            env = os.environ.get(_ENV[flavour])
+            self._dsns[flavour] = env if env else self._start(flavour)
+        dsn = self._dsns[flavour]
+        self.used.add(dsn)
+        return dsn
+
+    def _start(self, flavour: str) -> str:
+        from pgcron import dev
+
+        self._reap_stale()
+        name = f"pytest-{os.getpid()}-{flavour}"
+        try:
+            state = dev.up(
+                name,
+                flavour="1.4" if flavour == "14" else "1.6",
+                background_workers=flavour != "libpq",
+                use_env=False,
+            )
+        except DevServerError as exc:
+            self._errors[flavour] = _no_server_message(flavour, exc)
+            pytest.fail(self._errors[flavour], pytrace=False)
+        self._started.append(name)
+        logger.info("started %s for flavour %s: %s", name, flavour, state.dsn)
+        return state.dsn
+
+    def _reap_stale(self) -> None:
+        """Stop and delete instances left by test sessions that died without cleaning up."""
+        if self._reaped:
+            return
+        self._reaped = True
+        from pgcron import dev
+
+        for state in dev.list_states():
+            match = _INSTANCE.match(state.name)
+            if match and not _pid_alive(int(match.group(1))):
+                logger.info("removing stale test server %s", state.name)
+                try:
+                    dev.down(state.name, purge=True)
+                except DevServerError as exc:
+                    logger.warning("could not remove stale test server %s: %s", state.name, exc)
+
+    def close(self) -> None:
+        from pgcron import dev
+
+        for name in self._started:
+            try:
+                dev.down(name, purge=True)
+            except DevServerError as exc:
+                logger.warning("could not stop test server %s: %s", name, exc)
+        self._started.clear()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _no_server_message(flavour: str, exc: DevServerError) -> str:
+    why = (
+        "CI=true: tests that need pg_cron must run, so a missing server fails the run."
+        if os.environ.get("CI", "").lower() == "true"
+        else "This test needs a real pg_cron server; it is not skipped."
+    )
+    return (
+        f"no {_DESCRIPTION[flavour]} server for this test. {why}\n"
+        f"Set {_ENV[flavour]} to a server you run, or let pgcron start one:\n{exc.message}"
+    )
 
 
 @pytest.fixture(scope="session")
-def pgcron_dsn() -> str:
-    dsn = _dsn("bgw")
-    _used.add(dsn)
-    return dsn
+def pgcron_servers() -> Iterator[PgCronServers]:
+    """The session's server registry (fixtures below draw from it; stops what it started)."""
+    servers = PgCronServers()
+    try:
+        yield servers
+    finally:
+        servers.close()
 
 
 @pytest.fixture(scope="session")
-def pgcron_libpq_dsn() -> str:
-    dsn = _dsn("libpq")
-    _used.add(dsn)
-    return dsn
+def pgcron_dsn(pgcron_servers: PgCronServers) -> str:
+    return pgcron_servers.dsn("bgw")
+
+
+@pytest.fixture(scope="session")
+def pgcron_libpq_dsn(pgcron_servers: PgCronServers) -> str:
+    return pgcron_servers.dsn("libpq")
 
 
 @pytest.fixture(scope="session", params=["bgw", "libpq"])
-def pgcron_both_modes_dsn(request: pytest.FixtureRequest) -> str:
-    dsn = _dsn(request.param)
-    _used.add(dsn)
-    return dsn
+def pgcron_both_modes_dsn(request: pytest.FixtureRequest, pgcron_servers: PgCronServers) -> str:
+    return pgcron_servers.dsn(str(request.param))
 
 
 @pytest.fixture(scope="session")
-def pgcron_14_dsn() -> str:
-    dsn = _dsn("14")
-    _used.add(dsn)
-    return dsn
+def pgcron_14_dsn(pgcron_servers: PgCronServers) -> str:
+    return pgcron_servers.dsn("14")
+
+
+def unschedule_prefixed(dsn: str, prefix: str) -> int:
+    """Unschedule every job whose name starts with ``prefix``; returns how many."""
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+        rows = conn.execute(
+            sql.SQL("SELECT jobid FROM cron.job WHERE starts_with(jobname, %s)"), (prefix,)
+        ).fetchall()
+        for (jobid,) in rows:
+            conn.execute(sql.SQL("SELECT cron.unschedule(%s::bigint)"), (jobid,))
+    return len(rows)
 
 
 @pytest.fixture
-def job_prefix() -> Iterator[str]:
+def job_prefix(pgcron_servers: PgCronServers) -> Iterator[str]:
+    """A unique job-name prefix ``t_<hex>_``; its jobs are unscheduled on every server the session used."""
     prefix = f"t_{secrets.token_hex(4)}_"
     yield prefix
-    for dsn in list(_used):
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            rows = conn.execute(
-                "SELECT jobid FROM cron.job WHERE starts_with(jobname, %s)", (prefix,)
-            ).fetchall()
-            for (jobid,) in rows:
-                conn.execute("SELECT cron.unschedule(%s::bigint)", (jobid,))
+    for dsn in sorted(pgcron_servers.used):
+        try:
+            unschedule_prefixed(dsn, prefix)
+        except psycopg.OperationalError as exc:  # a test may have stopped its own server on purpose
+            logger.warning("job cleanup skipped for an unreachable server: %s", exc)
