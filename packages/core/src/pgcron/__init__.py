@@ -21,6 +21,7 @@ from pgcron.errors import (
     UnsupportedFeature,
     WrongDatabase,
 )
+from pgcron.schedule import Schedule
 
 __version__ = "0.1.0"
 
@@ -34,6 +35,7 @@ __all__ = [
     "PgCronError",
     "RunFailed",
     "RunTimeout",
+    "Schedule",
     "ScheduleError",
     "SchemaOutOfDate",
     "UnsupportedCommand",

@@ -74,7 +74,7 @@ def _time_phrase(m: CronMatcher) -> tuple[str, bool]:
         times = [f"{h:02d}:{mi:02d}" for h in hours for mi in minutes]
         return f"At {_join(times)}", False
     if hour_step:
-        hour_text = f"every {_ordinal(hour_step)} hour ({", ".join(map(str, hours[:3]))}, …)"
+        hour_text = f"every {_ordinal(hour_step)} hour ({', '.join(map(str, hours[:3]))}, …)"
     else:
         hour_text = f"hour{'s' if len(hours) > 1 else ''} {_list(hours)}"
     if all_minutes:
@@ -91,7 +91,7 @@ def _dom_phrase(m: CronMatcher) -> str:
     days = tuple(d for d in range(1, 32) if m.dom >> (d - 1) & 1)
     step = _step(days, 1, 31)
     if step:
-        return f"every {_ordinal(step)} day of the month ({", ".join(map(str, days[:3]))}, …)"
+        return f"every {_ordinal(step)} day of the month ({', '.join(map(str, days[:3]))}, …)"
     if len(days) == 1:
         return f"day {days[0]} of the month"
     return f"days {_list(days)} of the month"
