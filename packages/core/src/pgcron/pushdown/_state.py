@@ -1,0 +1,185 @@
+"""Pure logic of pushdown runs: a submission's state row → the engine's verdict, a ``Run`` and a ``RunHandle``.
+
+No I/O here. The row comes from the ``pushdown_state`` query: the ``pgcron.submission`` row joined with the run
+that executed it (for the procedure path the *claimed* run, whose ``job_pid`` is the backend that claimed the
+submission; for the one-shot path the job's single run) and whether that run's backend is still alive.
+
+Finality: the run's row in ``cron.job_run_details`` is the record of truth. A procedure-path run is over when
+that row is terminal (the procedure commits the submission's outcome before it returns, so the outcome is known
+by then), or when maintenance marked the submission ``lost`` / ``expired`` / ``canceled`` before it started.
+A one-shot run is over when its row is terminal and, for ``succeeded``, its backend is gone (background-worker
+mode flips multi-statement commands to ``succeeded`` before they finish).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pgcron.models import Run, RunHandle, RunStatus
+
+__all__ = ["SubmissionState", "normalize_message", "to_handle", "to_run", "verdict"]
+
+_TERMINAL_RAW = frozenset({"succeeded", "failed"})
+# The re-raise inside pgcron.execute_submission adds this context line to every failure; it says nothing about
+# the user's SQL, so it is dropped from the normalized message.
+_OUR_CONTEXT = re.compile(
+    r"\n?CONTEXT:\s+PL/pgSQL function pgcron\.execute_submission\(bigint\) line \d+ at RAISE\s*$"
+)
+_PREFIX = re.compile(r"^(ERROR|FATAL|WARNING|NOTICE):\s+", re.MULTILINE)
+_LINE_BLOCK = re.compile(r"^LINE \d+:.*\n.*\^\s*$\n?", re.MULTILINE)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionState:
+    """One row of the ``pushdown_state`` query."""
+
+    id: int
+    key: str
+    jobid: int | None
+    top_level: bool
+    command: str
+    database: str
+    username: str
+    timeout: timedelta | None
+    submitted_at: datetime
+    claimed_at: datetime | None
+    claimed_pid: int | None
+    finished_at: datetime | None
+    outcome: str | None
+    rows: int | None
+    sqlstate: str | None
+    error: str | None
+    cancel_requested_at: datetime | None
+    job_removed_at: datetime | None
+    runid: int | None
+    raw_status: str | None
+    return_message: str | None
+    start_time: datetime | None
+    end_time: datetime | None
+    job_pid: int | None
+    backend_alive: bool
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> SubmissionState:
+        return cls(
+            id=row["id"],
+            key=row["key"],
+            jobid=row["jobid"],
+            top_level=row["top_level"],
+            command=row["command"],
+            database=row["database"],
+            username=row["username"],
+            timeout=row["timeout"],
+            submitted_at=row["submitted_at"],
+            claimed_at=row["claimed_at"],
+            claimed_pid=row["claimed_pid"],
+            finished_at=row["finished_at"],
+            outcome=row["outcome"],
+            rows=row["rows"],
+            sqlstate=row["sqlstate"],
+            error=row["error"],
+            cancel_requested_at=row["cancel_requested_at"],
+            job_removed_at=row["job_removed_at"],
+            runid=row["runid"],
+            raw_status=row["status"],
+            return_message=row["return_message"],
+            start_time=row["start_time"],
+            end_time=row["end_time"],
+            job_pid=row["job_pid"],
+            backend_alive=bool(row["backend_alive"]),
+        )
+
+
+def normalize_message(raw: str | None) -> str | None:
+    """``return_message`` in one form for both execution modes, without our own PL/pgSQL context line."""
+    if raw is None:
+        return None
+    text = raw.replace("\r\n", "\n").rstrip()
+    text = _OUR_CONTEXT.sub("", text)
+    text = _LINE_BLOCK.sub("", text)
+    text = _PREFIX.sub(lambda m: f"{m.group(1)}: ", text)
+    text = re.sub(r"^(DETAIL|HINT|CONTEXT):\s+", lambda m: f"{m.group(1)}: ", text, flags=re.MULTILINE)
+    text = re.sub(r"\n\t", "\n", text)
+    return text.strip() or None
+
+
+def verdict(s: SubmissionState) -> tuple[RunStatus, str | None]:
+    """The engine's status for a submission, and its normalized message."""
+    run_over = s.raw_status in _TERMINAL_RAW
+    if s.top_level and run_over and s.raw_status == "succeeded" and s.backend_alive:
+        run_over = (
+            False  # bgw flips multi-statement commands to succeeded early: wait for the backend to exit
+        )
+
+    if run_over:
+        message = normalize_message(s.return_message)
+        if s.outcome == "canceled":
+            return RunStatus.CANCELED, message
+        if s.outcome == "timed_out":
+            return RunStatus.FAILED, message
+        if s.outcome == "lost" or s.return_message == "server restarted":
+            return RunStatus.LOST, message or s.error
+        if s.raw_status == "succeeded":
+            if not s.top_level:
+                return RunStatus.SUCCEEDED, _rows_message(s.rows)
+            return RunStatus.SUCCEEDED, message
+        if message in ("job canceled",) or (message or "").startswith(
+            "ERROR: canceling statement due to user request"
+        ):
+            return RunStatus.CANCELED, message
+        return RunStatus.FAILED, message
+
+    # No terminal run row (yet). Outcomes that end a submission without a run of the SQL:
+    if s.outcome == "expired":
+        return RunStatus.FAILED, s.error
+    if s.outcome == "canceled" and s.claimed_pid is None and s.runid is None:
+        return RunStatus.CANCELED, s.error
+    if s.outcome == "lost":
+        return RunStatus.LOST, s.error
+    if s.claimed_at is not None or s.raw_status in ("running", "sending", "connecting"):
+        return RunStatus.RUNNING, None
+    return RunStatus.PENDING, None
+
+
+def _rows_message(rows: int | None) -> str:
+    if rows is None:
+        return "succeeded"
+    return f"{rows} row" if rows == 1 else f"{rows} rows"
+
+
+def to_run(s: SubmissionState) -> Run:
+    """The submission as a ``Run`` (``runid`` 0 when the SQL never started: canceled or expired before)."""
+    status, message = verdict(s)
+    return Run(
+        runid=s.runid if s.runid is not None else 0,
+        jobid=s.jobid,
+        status=status,
+        raw_status=s.raw_status,
+        message=message,
+        return_message=s.return_message,
+        start_time=s.start_time if s.start_time is not None else s.claimed_at,
+        end_time=s.end_time if status.is_terminal else None,
+        database=s.database,
+        username=s.username,
+        command=s.command,
+        rows=s.rows if status is RunStatus.SUCCEEDED else None,
+        job_pid=s.job_pid if s.job_pid is not None else s.claimed_pid,
+    )
+
+
+def to_handle(s: SubmissionState) -> RunHandle:
+    """The submission as a ``RunHandle`` snapshot."""
+    status, message = verdict(s)
+    return RunHandle(
+        key=s.key,
+        submission_id=s.id,
+        jobid=s.jobid,
+        runid=s.runid,
+        status=status,
+        message=message,
+        start=s.start_time if s.start_time is not None else s.claimed_at,
+        end=s.end_time if status.is_terminal else None,
+    )

@@ -1,0 +1,232 @@
+"""The waiter hub: many concurrent waits share one LISTEN connection and one query connection.
+
+Every wait registers a submission id. One loop answers all of them with a single ``pushdown_state`` query per
+wake-up. It wakes on a NOTIFY from the engine trigger on ``cron.job_run_details`` (channel ``pgcron_run``),
+on a new registration, or on a timer: a slow safety poll when the trigger is installed (a notification can be
+missed while the listener reconnects), an exponential backoff poll when it is not. Connection errors never
+fail a waiter by themselves: both connections are re-opened with backoff, and the run's row — the record of
+truth — says how the run ended (``server restarted`` after a restart).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, LiteralString, cast
+
+import psycopg
+from psycopg.rows import dict_row
+
+from pgcron.pushdown._state import SubmissionState, verdict
+from pgcron.sql import get_query
+
+__all__ = ["AsyncWaiterHub", "ConnectFactory"]
+
+log = logging.getLogger(__name__)
+
+ConnectFactory = Callable[[], Awaitable[psycopg.AsyncConnection[Any]]]
+
+CHANNEL = "pgcron_run"
+SAFETY_POLL_S = 5.0  # with the trigger: only to cover notifications missed during a reconnect
+POLL_MIN_S = 0.05  # without the trigger: backoff from 50 ms ...
+POLL_MAX_S = 1.0  # ... to one query per second for all waiters together
+RECONNECT_MAX_S = 5.0
+
+
+class AsyncWaiterHub:
+    """Shared waiting for pushdown submissions (one per client)."""
+
+    def __init__(self, connect: ConnectFactory, *, listen: bool = True) -> None:
+        self._connect = connect
+        self._listen_wanted = listen
+        self._waiters: dict[int, list[asyncio.Future[SubmissionState]]] = {}
+        self._jobids: dict[int, int] = {}
+        self._wake = asyncio.Event()
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._conn_lock = asyncio.Lock()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._listen_task: asyncio.Task[None] | None = None
+        self._listening = False
+        self._poll_s = POLL_MIN_S
+        self._closed = False
+        # Counters for the benchmark and for tests ("one query for all waiters").
+        self.state_queries = 0
+        self.notifications = 0
+
+    # -- public -------------------------------------------------------------------------------------------
+    @property
+    def listening(self) -> bool:
+        """True while the LISTEN connection is up."""
+        return self._listening
+
+    @property
+    def connections(self) -> int:
+        """Connections this hub holds right now."""
+        return int(self._conn is not None and not self._conn.closed) + int(self._listening)
+
+    async def fetch(self, ids: Iterable[int]) -> dict[int, SubmissionState]:
+        """The state of these submissions, in one query."""
+        id_list = sorted(set(ids))
+        if not id_list:
+            return {}
+        rows = await self.execute(get_query("pushdown_state"), {"ids": id_list})
+        self.state_queries += 1
+        return {row["id"]: SubmissionState.from_row(row) for row in rows}
+
+    async def execute(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Run one engine query on the hub's query connection (re-opened after a connection error)."""
+        async with self._conn_lock:
+            conn = await self._query_conn()
+            try:
+                cur = await conn.execute(cast(LiteralString, query), params)
+                return await cur.fetchall() if cur.description else []
+            except psycopg.OperationalError:
+                await self._drop_conn()
+                raise
+
+    async def wait(self, submission_id: int, jobid: int | None, timeout: float | None) -> SubmissionState:
+        """Wait until the submission's run is over; ``TimeoutError`` when ``timeout`` passes first."""
+        if self._closed:
+            raise RuntimeError("the waiter hub is closed")
+        fut: asyncio.Future[SubmissionState] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(submission_id, []).append(fut)
+        if jobid is not None:
+            self._jobids[jobid] = submission_id
+        self._poll_s = POLL_MIN_S
+        self._ensure_tasks()
+        self._wake.set()
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), timeout)
+        finally:
+            self._forget(submission_id, fut)
+
+    async def aclose(self) -> None:
+        """Stop the loops and close both connections; pending waits get ``RuntimeError``."""
+        self._closed = True
+        for task in (self._loop_task, self._listen_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        for futs in self._waiters.values():
+            for fut in futs:
+                if not fut.done():
+                    fut.set_exception(RuntimeError("the client was closed while waiting"))
+        self._waiters.clear()
+        await self._drop_conn()
+
+    # -- internals ------------------------------------------------------------------------------------------
+    def _forget(self, submission_id: int, fut: asyncio.Future[SubmissionState]) -> None:
+        futs = self._waiters.get(submission_id)
+        if futs is None:
+            return
+        with contextlib.suppress(ValueError):
+            futs.remove(fut)
+        if not futs:
+            del self._waiters[submission_id]
+            for jobid, sid in list(self._jobids.items()):
+                if sid == submission_id:
+                    del self._jobids[jobid]
+
+    def _ensure_tasks(self) -> None:
+        if self._loop_task is None or self._loop_task.done():
+            self._loop_task = asyncio.create_task(self._run(), name="pgcron-pushdown-waiters")
+        if self._listen_wanted and (self._listen_task is None or self._listen_task.done()):
+            self._listen_task = asyncio.create_task(self._listen(), name="pgcron-pushdown-listen")
+
+    async def _query_conn(self) -> psycopg.AsyncConnection[Any]:
+        if self._conn is None or self._conn.closed:
+            conn = await self._connect()
+            await conn.set_autocommit(True)
+            conn.row_factory = dict_row  # type: ignore[assignment]
+            self._conn = conn
+        return self._conn
+
+    async def _drop_conn(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    async def _run(self) -> None:
+        reconnect_s = 0.1
+        while self._waiters and not self._closed:
+            try:
+                await self._check_all()
+                reconnect_s = 0.1
+            except psycopg.Error as exc:
+                log.warning("pushdown waiter query failed (%s); retrying in %.1f s", exc, reconnect_s)
+                await asyncio.sleep(reconnect_s)
+                reconnect_s = min(reconnect_s * 2, RECONNECT_MAX_S)
+                continue
+            if not self._waiters:
+                break
+            if self._listening:
+                delay = SAFETY_POLL_S
+            else:
+                delay = self._poll_s
+                self._poll_s = min(self._poll_s * 1.5, POLL_MAX_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+            self._wake.clear()
+
+    async def _check_all(self) -> None:
+        ids = list(self._waiters)
+        states = await self.fetch(ids)
+        for sid, state in states.items():
+            status, _ = verdict(state)
+            if status.is_terminal:
+                for fut in self._waiters.get(sid, []):
+                    if not fut.done():
+                        fut.set_result(state)
+        for sid in ids:
+            if sid not in states:  # deleted, or hidden from this role by row-level security
+                for fut in self._waiters.get(sid, []):
+                    if not fut.done():
+                        fut.set_exception(LookupError(f"submission {sid} is not visible any more"))
+
+    async def _listen(self) -> None:
+        backoff = 0.1
+        while not self._closed:
+            conn: psycopg.AsyncConnection[Any] | None = None
+            try:
+                conn = await self._connect()
+                await conn.set_autocommit(True)
+                await conn.execute("LISTEN pgcron_run")
+                self._listening = True
+                backoff = 0.1
+                self._wake.set()  # anything that ended while we were not listening
+                async for note in conn.notifies():
+                    self.notifications += 1
+                    if self._relevant(note.payload):
+                        self._wake.set()
+            except asyncio.CancelledError:
+                raise
+            except psycopg.Error as exc:
+                log.info("pushdown listener lost (%s); reconnecting in %.1f s", exc, backoff)
+            finally:
+                self._listening = False
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await conn.close()
+            if self._closed:
+                break
+            self._wake.set()  # fall back to polling at once
+            self._poll_s = POLL_MIN_S
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, RECONNECT_MAX_S)
+
+    def _relevant(self, payload: str) -> bool:
+        """False only when the payload names a job nobody here waits for."""
+        try:
+            data = json.loads(payload)
+        except ValueError:
+            return True
+        jobid = data.get("jobid") if isinstance(data, dict) else None
+        if not isinstance(jobid, int):
+            return True
+        # Top-level/one-shot waits know their jobid up front; procedure-path waits too. Unknown → wake.
+        return jobid in self._jobids or not self._jobids

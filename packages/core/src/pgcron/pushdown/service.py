@@ -1,0 +1,232 @@
+"""Pushdown runs for one client: submit, wait, run_now, cancel, attach (async; ``pgcron.pushdown.sync`` wraps it).
+
+Exactly once per key (docs/adr/0002-pushdown-exactly-once.md): ``pgcron.submit()`` creates the submission row
+and its temporary pg_cron job in one transaction, and the job's procedure claims the row and commits the claim
+before it runs the SQL, so a repeat firing, a re-submission or a crashed client can never run it twice.
+All waits of a client share one ``AsyncWaiterHub`` (one LISTEN connection, one query connection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+
+from pgcron.errors import (
+    ExtensionNotInstalled,
+    PermissionDenied,
+    PgCronError,
+    RunFailed,
+    RunTimeout,
+    SchemaOutOfDate,
+    WrongDatabase,
+)
+from pgcron.models import Run, RunHandle, RunStatus
+from pgcron.pushdown import _checks
+from pgcron.pushdown._state import SubmissionState, to_handle, to_run
+from pgcron.pushdown.errors import SubmissionNotFound, UnknownDatabase, translate
+from pgcron.pushdown.hub import AsyncWaiterHub, ConnectFactory
+from pgcron.sql import get_query
+
+__all__ = ["AsyncPushdown", "Timeout", "as_seconds"]
+
+log = logging.getLogger(__name__)
+
+Timeout = float | int | timedelta | None
+
+
+def as_seconds(value: Timeout, *, what: str) -> float | None:
+    """Seconds from a float or timedelta; a clear error for anything else or a non-positive value."""
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise PgCronError(f"{what} must be seconds (a number) or a datetime.timedelta, got {value!r}")
+    if seconds <= 0:
+        raise PgCronError(f"{what} must be positive, got {value!r}")
+    return seconds
+
+
+class AsyncPushdown:
+    """The pushdown API of one client. Holds at most two connections, however many runs it waits for."""
+
+    def __init__(self, connect: ConnectFactory, *, listen: bool | None = None) -> None:
+        self._connect = connect
+        self._listen = listen
+        self._hub: AsyncWaiterHub | None = None
+        self._hub_lock = asyncio.Lock()
+
+    async def _get_hub(self) -> AsyncWaiterHub:
+        async with self._hub_lock:
+            if self._hub is None:
+                hub = AsyncWaiterHub(self._connect, listen=False)
+                pre = await self._preflight(hub, None)
+                listen = pre["has_notify_trigger"] if self._listen is None else self._listen
+                hub._listen_wanted = bool(listen)  # the trigger decides: no trigger, no LISTEN connection
+                self._hub = hub
+            return self._hub
+
+    @property
+    def hub(self) -> AsyncWaiterHub | None:
+        """The waiter hub, once the first call has created it (for diagnostics and benchmarks)."""
+        return self._hub
+
+    async def _preflight(self, hub: AsyncWaiterHub, database: str | None) -> dict[str, Any]:
+        try:
+            rows = await hub.execute(get_query("pushdown_preflight"), {"database": database})
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+        pre = rows[0]
+        if not pre["has_pg_cron"]:
+            launcher_db = pre["launcher_database"]
+            if launcher_db and launcher_db != pre["current_database"]:
+                raise WrongDatabase(
+                    f"pg_cron runs in database {launcher_db!r}, but this client is connected to "
+                    f"{pre['current_database']!r}. Connect to {launcher_db!r} (cron.database_name); choose the "
+                    "database the SQL runs in with submit(database=...)."
+                )
+            raise ExtensionNotInstalled()
+        if not pre["cron_usage"]:
+            raise PermissionDenied(
+                f"role {pre['current_user']!r} has no USAGE on schema cron. Ask an administrator for "
+                f"GRANT USAGE ON SCHEMA cron TO {pre['current_user']}."
+            )
+        if not pre["has_engine"]:
+            raise SchemaOutOfDate(
+                "the pgcron engine schema (migration 0002, pushdown) is not installed in this database. "
+                "Run `pgcron schema install`."
+            )
+        if not pre["database_exists"]:
+            raise UnknownDatabase(
+                f"database {database!r} does not exist on this server. Pass an existing database to "
+                "submit(database=...), or omit it to run in pg_cron's database."
+            )
+        return pre
+
+    # -- API ------------------------------------------------------------------------------------------------
+    async def submit(
+        self,
+        sql: str,
+        *,
+        database: str | None = None,
+        username: str | None = None,
+        key: str | None = None,
+        timeout: Timeout = None,
+    ) -> RunHandle:
+        """Submit ``sql`` to run once inside PostgreSQL; the same ``key`` again re-attaches, never re-runs."""
+        if not isinstance(sql, str):
+            raise PgCronError(f"sql must be a string, got {type(sql).__name__}")
+        if key is not None and (not isinstance(key, str) or not key.strip()):
+            raise PgCronError(f"key must be a non-empty string, got {key!r}")
+        limit = as_seconds(timeout, what="timeout")
+        top_level = _checks.analyze(sql)
+        hub = await self._get_hub()
+        await self._preflight(hub, database)
+        params = {
+            "command": sql,
+            "key": key,
+            "database": database,
+            "username": username,
+            "timeout": timedelta(seconds=limit) if limit is not None else None,
+            "top_level": top_level,
+        }
+        try:
+            rows = await hub.execute(get_query("pushdown_submit"), params)
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+        row = rows[0]
+        log.info(
+            "pushdown submission %s (job %s)%s",
+            row["submission_id"],
+            row["jobid"],
+            " re-attached" if row["reattached"] else "",
+        )
+        return await self._handle(hub, row["submission_id"])
+
+    async def _handle(self, hub: AsyncWaiterHub, submission_id: int) -> RunHandle:
+        state = await self._state(hub, submission_id)
+        return to_handle(state)
+
+    async def _state(self, hub: AsyncWaiterHub, submission_id: int) -> SubmissionState:
+        try:
+            states = await hub.fetch([submission_id])
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+        if submission_id not in states:
+            raise SubmissionNotFound(f"no pushdown submission {submission_id} is visible to this role")
+        return states[submission_id]
+
+    async def status(self, handle: RunHandle) -> RunHandle:
+        """A fresh snapshot of the handle (one query)."""
+        hub = await self._get_hub()
+        return await self._handle(hub, handle.submission_id)
+
+    async def wait(self, handle: RunHandle, timeout: Timeout = None) -> Run:
+        """The terminal ``Run`` of this submission, whatever its outcome; ``RunTimeout`` if this wait gives up
+        first (the run itself goes on: its own ``timeout`` is enforced in the database)."""
+        limit = as_seconds(timeout, what="wait timeout")
+        hub = await self._get_hub()
+        try:
+            state = await hub.wait(handle.submission_id, handle.jobid, limit)
+        except TimeoutError:
+            raise RunTimeout(
+                f"stopped waiting for pushdown submission {handle.key!r} after {limit:g} s; it goes on in the "
+                "database. Wait again, attach(key) later, or cancel(handle).",
+                key=handle.key,
+            ) from None
+        except LookupError as exc:
+            raise SubmissionNotFound(str(exc)) from None
+        return to_run(state)
+
+    async def run_now(
+        self,
+        sql: str,
+        *,
+        database: str | None = None,
+        username: str | None = None,
+        key: str | None = None,
+        timeout: Timeout = None,
+    ) -> Run:
+        """Submit and wait; ``RunFailed`` (with ``.run``) unless the run succeeded."""
+        handle = await self.submit(sql, database=database, username=username, key=key, timeout=timeout)
+        run = await self.wait(handle)
+        if run.status is not RunStatus.SUCCEEDED:
+            err = RunFailed(
+                f"pushdown run {handle.key!r} {run.status.value}: {run.message or 'no message'}",
+                key=handle.key,
+            )
+            err.run = run  # type: ignore[attr-defined]
+            raise err
+        return run
+
+    async def cancel(self, handle: RunHandle) -> None:
+        """Stop the run: it never starts if it has not, its statement is canceled if it runs."""
+        hub = await self._get_hub()
+        try:
+            rows = await hub.execute(get_query("pushdown_cancel"), {"id": handle.submission_id})
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+        log.info("pushdown submission %s cancel: %s", handle.submission_id, rows[0]["result"])
+
+    async def attach(self, key: str) -> RunHandle:
+        """The handle of an existing submission by its key."""
+        hub = await self._get_hub()
+        try:
+            rows = await hub.execute(get_query("pushdown_attach"), {"key": key})
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+        if not rows:
+            raise SubmissionNotFound(f"no pushdown submission with key {key!r} is visible to this role")
+        return await self._handle(hub, rows[0]["id"])
+
+    async def aclose(self) -> None:
+        """Close the hub's connections."""
+        if self._hub is not None:
+            await self._hub.aclose()
+            self._hub = None

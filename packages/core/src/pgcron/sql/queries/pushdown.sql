@@ -1,0 +1,50 @@
+-- Pushdown runs (pgcron.pushdown). Engine objects come from migration 0002_pushdown.sql.
+
+-- name: pushdown_preflight
+-- What submit needs to know before it creates anything: is pg_cron here, is this its database, is the engine
+-- schema installed, may this role use cron, does the target database exist, is the NOTIFY trigger installed.
+SELECT
+    EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') AS has_pg_cron,
+    to_regprocedure('pgcron.submit(text,text,text,text,interval,boolean)') IS NOT NULL AS has_engine,
+    CASE WHEN to_regnamespace('cron') IS NULL THEN false
+         ELSE has_schema_privilege('cron', 'USAGE') END AS cron_usage,
+    current_database() AS current_database,
+    (SELECT datname FROM pg_catalog.pg_stat_activity WHERE backend_type = 'pg_cron launcher' LIMIT 1)
+        AS launcher_database,
+    current_user AS current_user,
+    %(database)s::text IS NULL OR EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = %(database)s::text)
+        AS database_exists,
+    EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
+             WHERE to_regclass('cron.job_run_details') IS NOT NULL
+               AND t.tgrelid = to_regclass('cron.job_run_details') AND NOT t.tgisinternal) AS has_notify_trigger
+
+-- name: pushdown_submit
+-- Create (or re-attach to) a pushdown submission; see migration 0002 for pgcron.submit().
+SELECT submission_id, jobid, reattached
+  FROM pgcron.submit(%(command)s, %(key)s, %(database)s, %(username)s, %(timeout)s, %(top_level)s)
+
+-- name: pushdown_state
+-- The state of many submissions in one query: the submission row, the run that executed it (the claimed run of
+-- the procedure path, the single run of the one-shot path) and whether that run's backend is still alive.
+WITH s AS (
+    SELECT * FROM pgcron.submission WHERE id = ANY(%(ids)s::bigint[])
+)
+SELECT DISTINCT ON (s.id)
+       s.id, s.key, s.jobid, s.top_level, s.command, s.database, s.username, s.timeout,
+       s.submitted_at, s.claimed_at, s.claimed_pid, s.finished_at, s.outcome, s.rows, s.sqlstate, s.error,
+       s.cancel_requested_at, s.job_removed_at,
+       d.runid, d.status, d.return_message, d.start_time, d.end_time, d.job_pid,
+       EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a
+                WHERE a.pid = coalesce(s.claimed_pid, d.job_pid)) AS backend_alive
+  FROM s
+  LEFT JOIN cron.job_run_details d
+         ON d.jobid = s.jobid AND (s.top_level OR d.job_pid = s.claimed_pid)
+ ORDER BY s.id, d.runid DESC NULLS LAST
+
+-- name: pushdown_attach
+-- Find a submission by its key (row-level security limits it to the caller's own submissions).
+SELECT id FROM pgcron.submission WHERE key = %(key)s
+
+-- name: pushdown_cancel
+-- Stop a submission: never runs if not started, its statement is canceled if running.
+SELECT pgcron.cancel_submission(%(id)s) AS result
