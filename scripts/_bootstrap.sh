@@ -1,0 +1,32 @@
+# Sourced by scripts/test and scripts/demo: make sure hatch (>= 1.16, for workspaces) and uv exist.
+# Nothing else is installed by hand: the hatch environments install the three packages, and the
+# pgcron dev server provisions PostgreSQL + pg_cron on first use.
+# shellcheck shell=bash
+
+_pgcron_tools="${PGCRON_TOOLS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/pgcron/tools}"
+
+_pgcron_hatch_ok() {
+  command -v hatch >/dev/null 2>&1 && command -v uv >/dev/null 2>&1 || return 1
+  # workspace environments need hatch >= 1.16
+  hatch --version 2>/dev/null | awk '{split($NF, v, "."); exit !(v[1] > 1 || (v[1] == 1 && v[2] >= 16))}'
+}
+
+if [ -x "$_pgcron_tools/bin/hatch" ]; then
+  export PATH="$_pgcron_tools/bin:$PATH"
+fi
+if ! _pgcron_hatch_ok; then
+  _py=$(command -v python3.12 || command -v python3.11 || command -v python3 || true)
+  if [ -z "$_py" ] || ! "$_py" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    echo "pgcron: needs Python >= 3.11 (found: ${_py:-none})" >&2
+    exit 2
+  fi
+  echo "pgcron: installing hatch and uv into $_pgcron_tools" >&2
+  # A private venv: works where pip may not install into the system Python (PEP 668).
+  if ! "$_py" -m venv "$_pgcron_tools" >/dev/null 2>&1; then
+    echo "pgcron: '$_py -m venv' failed; on Debian run: apt-get install python3-venv" >&2
+    exit 2
+  fi
+  "$_pgcron_tools/bin/python" -m pip install -q --upgrade pip "hatch>=1.16" uv
+  export PATH="$_pgcron_tools/bin:$PATH"
+fi
+unset _py _pgcron_tools
