@@ -114,3 +114,22 @@ def test_down_never_stops_a_server_it_did_not_start(
 def test_bad_instance_name_says_how_to_fix_it() -> None:
     with pytest.raises(DevServerError, match=r"invalid dev-server name.*--name libpq"):
         dev.up("no spaces allowed")
+
+
+def test_no_route_lists_every_route_and_how_to_enable_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Unit test: pretend to be a normal user on a machine with no Docker and no pg_cron binaries.
+    from pgcron.dev import _docker, _local
+
+    monkeypatch.setenv("PGCRON_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("PGCRON_DSN", raising=False)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(_docker, "unavailable_reason", lambda: "no Docker engine (test)")
+    monkeypatch.setattr(_local, "find", lambda *a, **k: None)
+    with pytest.raises(DevServerError) as info:
+        dev.up("nothing", use_env=True)
+    message = info.value.message
+    for route in ("dsn: PGCRON_DSN is not set", "docker: no Docker engine", "local:", "trixie: needs root"):
+        assert route in message
+    assert "Enable one of them" in message
