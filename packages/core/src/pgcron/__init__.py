@@ -22,12 +22,23 @@ from pgcron.errors import (
     WrongDatabase,
 )
 from pgcron.schedule import Schedule
+from pgcron.models import Capabilities, Job, JobSpec, Run, RunHandle, RunStatus
+from pgcron.client import Client
+from pgcron.client_async import AsyncClient
 
 __version__ = "0.1.0"
 
 logging.getLogger("pgcron").addHandler(logging.NullHandler())
 
 __all__ = [
+    "AsyncClient",
+    "Capabilities",
+    "Client",
+    "Job",
+    "JobSpec",
+    "Run",
+    "RunHandle",
+    "RunStatus",
     "ConnectionFailed",
     "ExtensionNotInstalled",
     "JobNotFound",

@@ -1,0 +1,127 @@
+# WARNING: generated from _db_async.py by tools/async_to_sync.py; edit that file instead.
+"""The one database seam (async source; ``_db.py`` is generated from it by tools/async_to_sync.py).
+
+It connects (a DSN, a psycopg connection or a psycopg_pool pool), runs named queries from
+``pgcron/sql/queries`` with bound parameters, and translates psycopg errors into ``pgcron.errors``.
+Nothing else in the engine talks to psycopg directly.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from pgcron._client_base import translate_error
+from pgcron.sql import get_query
+
+__all__ = ["Database", "Row"]
+logger = logging.getLogger(__name__)
+Row = dict[str, Any]
+Params = Mapping[str, Any]
+
+
+class Database:
+    """A connection source plus named-query helpers. Every call is its own transaction unless it runs
+    inside ``transaction()``.
+
+    A DSN opens a connection this object owns (autocommit). A connection or pool passed in is borrowed:
+    ``close()`` leaves it open.
+    """
+
+    def __init__(
+        self,
+        *,
+        connection: psycopg.Connection[Any] | None = None,
+        pool: ConnectionPool[Any] | None = None,
+        owned: bool = False,
+    ) -> None:
+        if (connection is None) == (pool is None):
+            raise ValueError("give exactly one of connection or pool")
+        self._connection = connection
+        self._pool = pool
+        self._owned = owned
+        self._current: psycopg.Connection[Any] | None = None
+
+    @classmethod
+    def connect(cls, target: str | psycopg.Connection[Any] | ConnectionPool[Any]) -> Database:
+        """Open (a DSN) or wrap (a connection or pool) the database to talk to."""
+        if isinstance(target, str):
+            try:
+                conn = psycopg.Connection.connect(target, autocommit=True)
+            except psycopg.Error as exc:
+                raise translate_error(exc, connecting=True) from exc
+            return cls(connection=conn, owned=True)
+        if isinstance(target, ConnectionPool):
+            return cls(pool=target)
+        if isinstance(target, psycopg.Connection):
+            return cls(connection=target)
+        raise TypeError(
+            f"connect() takes a DSN string, a psycopg Connection or a psycopg_pool ConnectionPool; got {type(target).__name__}"
+        )
+
+    @property
+    def closed(self) -> bool:
+        if self._connection is not None:
+            return bool(self._connection.closed)
+        return False
+
+    def close(self) -> None:
+        """Close the connection if this object opened it."""
+        if self._owned and self._connection is not None:
+            self._connection.close()
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection for a few statements: the inner transaction's, the own one, or one from the pool."""
+        if self._current is not None:
+            yield self._current
+        elif self._connection is not None:
+            yield self._connection
+        else:
+            assert self._pool is not None
+            with self._pool.connection() as conn:
+                yield conn
+
+    @contextmanager
+    def transaction(self, *, force_rollback: bool = False) -> Iterator[psycopg.Connection[Any]]:
+        """Run the named queries inside one transaction (a savepoint when already inside one)."""
+        with self.connection() as conn:
+            previous = self._current
+            self._current = conn
+            try:
+                with conn.transaction(force_rollback=force_rollback):
+                    yield conn
+            except psycopg.Error as exc:
+                raise translate_error(exc) from exc
+            finally:
+                self._current = previous
+
+    def fetch_all(self, query: str, params: Params | None = None) -> list[Row]:
+        """All rows of a named query, as dicts."""
+        with self.connection() as conn:
+            try:
+                with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+                    cur.execute(get_query(query), dict(params or {}))
+                    return cur.fetchall()
+            except psycopg.Error as exc:
+                raise translate_error(exc) from exc
+
+    def fetch_one(self, query: str, params: Params | None = None) -> Row | None:
+        """The first row of a named query, or None."""
+        rows = self.fetch_all(query, params)
+        return rows[0] if rows else None
+
+    def execute_script(self, sql_text: str) -> None:
+        """Run a whole SQL file (several statements, no parameters) with the simple query protocol."""
+        with self.connection() as conn:
+            try:
+                with conn.transaction():
+                    conn.execute(sql_text)
+            except psycopg.Error as exc:
+                raise translate_error(exc) from exc

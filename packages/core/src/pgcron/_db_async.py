@@ -1,0 +1,131 @@
+"""The one database seam (async source; ``_db.py`` is generated from it by tools/async_to_sync.py).
+
+It connects (a DSN, a psycopg connection or a psycopg_pool pool), runs named queries from
+``pgcron/sql/queries`` with bound parameters, and translates psycopg errors into ``pgcron.errors``.
+Nothing else in the engine talks to psycopg directly.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from pgcron._client_base import translate_error
+from pgcron.sql import get_query
+
+__all__ = ["AsyncDatabase", "Row"]
+
+logger = logging.getLogger(__name__)
+
+Row = dict[str, Any]
+Params = Mapping[str, Any]
+
+
+class AsyncDatabase:
+    """A connection source plus named-query helpers. Every call is its own transaction unless it runs
+    inside ``transaction()``.
+
+    A DSN opens a connection this object owns (autocommit). A connection or pool passed in is borrowed:
+    ``close()`` leaves it open.
+    """
+
+    def __init__(
+        self,
+        *,
+        connection: psycopg.AsyncConnection[Any] | None = None,
+        pool: AsyncConnectionPool[Any] | None = None,
+        owned: bool = False,
+    ) -> None:
+        if (connection is None) == (pool is None):
+            raise ValueError("give exactly one of connection or pool")
+        self._connection = connection
+        self._pool = pool
+        self._owned = owned
+        self._current: psycopg.AsyncConnection[Any] | None = None
+
+    @classmethod
+    async def connect(
+        cls, target: str | psycopg.AsyncConnection[Any] | AsyncConnectionPool[Any]
+    ) -> AsyncDatabase:
+        """Open (a DSN) or wrap (a connection or pool) the database to talk to."""
+        if isinstance(target, str):
+            try:
+                conn = await psycopg.AsyncConnection.connect(target, autocommit=True)
+            except psycopg.Error as exc:
+                raise translate_error(exc, connecting=True) from exc
+            return cls(connection=conn, owned=True)
+        if isinstance(target, AsyncConnectionPool):
+            return cls(pool=target)
+        if isinstance(target, psycopg.AsyncConnection):
+            return cls(connection=target)
+        raise TypeError(
+            "connect() takes a DSN string, a psycopg AsyncConnection or a psycopg_pool AsyncConnectionPool; "
+            f"got {type(target).__name__}"
+        )
+
+    @property
+    def closed(self) -> bool:
+        if self._connection is not None:
+            return bool(self._connection.closed)
+        return False
+
+    async def close(self) -> None:
+        """Close the connection if this object opened it."""
+        if self._owned and self._connection is not None:
+            await self._connection.close()
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A connection for a few statements: the inner transaction's, the own one, or one from the pool."""
+        if self._current is not None:
+            yield self._current
+        elif self._connection is not None:
+            yield self._connection
+        else:
+            assert self._pool is not None
+            async with self._pool.connection() as conn:
+                yield conn
+
+    @asynccontextmanager
+    async def transaction(self, *, force_rollback: bool = False) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """Run the named queries inside one transaction (a savepoint when already inside one)."""
+        async with self.connection() as conn:
+            previous = self._current
+            self._current = conn
+            try:
+                async with conn.transaction(force_rollback=force_rollback):
+                    yield conn
+            except psycopg.Error as exc:
+                raise translate_error(exc) from exc
+            finally:
+                self._current = previous
+
+    async def fetch_all(self, query: str, params: Params | None = None) -> list[Row]:
+        """All rows of a named query, as dicts."""
+        async with self.connection() as conn:
+            try:
+                async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+                    await cur.execute(get_query(query), dict(params or {}))
+                    return await cur.fetchall()
+            except psycopg.Error as exc:
+                raise translate_error(exc) from exc
+
+    async def fetch_one(self, query: str, params: Params | None = None) -> Row | None:
+        """The first row of a named query, or None."""
+        rows = await self.fetch_all(query, params)
+        return rows[0] if rows else None
+
+    async def execute_script(self, sql_text: str) -> None:
+        """Run a whole SQL file (several statements, no parameters) with the simple query protocol."""
+        async with self.connection() as conn:
+            try:
+                async with conn.transaction():
+                    await conn.execute(sql_text)  # a trusted package file, never user input
+            except psycopg.Error as exc:
+                raise translate_error(exc) from exc

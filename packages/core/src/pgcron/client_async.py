@@ -1,0 +1,324 @@
+"""``AsyncClient``: the typed asyncio client for pg_cron (the contract is docs/adr/0003-client-api-contract.md).
+
+This is the source of the synchronous ``Client`` (``pgcron/client.py``), generated from it by
+``tools/async_to_sync.py``: edit this file, then run ``python tools/async_to_sync.py``. Only mechanical
+async/sync differences belong here; logic without I/O lives in ``pgcron._client_base``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from pgcron import _client_base as base
+from pgcron._db_async import AsyncDatabase
+from pgcron.errors import JobNotFound, PgCronError, UnsupportedFeature
+from pgcron.models import Capabilities, Job, JobSpec, Run, RunHandle, RunStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from pgcron.pushdown import AsyncPushdown
+
+__all__ = ["AsyncClient"]
+
+logger = logging.getLogger(__name__)
+
+_PAGE = 500
+
+
+class AsyncClient:
+    """Manage pg_cron jobs and read their runs, from asyncio code.
+
+    Create it with ``await AsyncClient.connect(dsn | connection | pool)``; use it as an async context
+    manager or call ``close()``. A connection or pool passed in stays open when the client closes.
+    """
+
+    def __init__(self, db: AsyncDatabase, target: Any) -> None:
+        self._db = db
+        self._target = target
+        self._caps: Capabilities | None = None
+        self._pushdown: AsyncPushdown | None = None
+
+    @classmethod
+    async def connect(
+        cls, target: str | psycopg.AsyncConnection[Any] | AsyncConnectionPool[Any]
+    ) -> AsyncClient:
+        """Connect with a DSN, or wrap an open psycopg connection or psycopg_pool pool."""
+        db = await AsyncDatabase.connect(target)
+        return cls(db, target)
+
+    @property
+    def database(self) -> AsyncDatabase:
+        """The database seam (for engine modules such as ``pgcron.pushdown``)."""
+        return self._db
+
+    async def close(self) -> None:
+        """Close what this client opened (its own connection, the pushdown waiter)."""
+        if self._pushdown is not None:
+            await self._pushdown.aclose()
+            self._pushdown = None
+        await self._db.close()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------ capabilities
+
+    async def capabilities(self, *, refresh: bool = False) -> Capabilities:
+        """What the server's pg_cron can do; detected once per client unless ``refresh``."""
+        if self._caps is not None and not refresh:
+            return self._caps
+        facts = await self._db.fetch_one("server_facts")
+        assert facts is not None
+        if facts["extversion"] is None:  # raises ExtensionNotInstalled with the fix
+            base.build_capabilities(facts, {}, launcher=None, trigger=None, schema_version=None)
+        settings = {r["name"]: r["setting"] for r in await self._db.fetch_all("cron_settings")}
+        launcher = await self._db.fetch_one("launcher")
+        trigger = await self._db.fetch_one("notify_trigger")
+        schema_version: int | None = None
+        if facts["has_schema_version"]:
+            try:
+                rows = await self._db.fetch_all("applied_versions")
+                schema_version = max((int(r["version"]) for r in rows), default=None)
+            except PgCronError as exc:
+                logger.debug("cannot read pgcron.schema_version: %s", exc)
+        probes: dict[str, bool] | None = None
+        if not settings:
+            probes = {
+                "intervals": await self._probe_schedule("1 seconds"),
+                "last_day": await self._probe_schedule("0 0 $ * *"),
+            }
+        self._caps = base.build_capabilities(
+            facts, settings, launcher=launcher, trigger=trigger, schema_version=schema_version, probes=probes
+        )
+        return self._caps
+
+    async def _probe_schedule(self, schedule: str) -> bool:
+        """Does the running library accept ``schedule``? Tried in a transaction that is rolled back."""
+        try:
+            async with self._db.transaction(force_rollback=True):
+                await self._db.fetch_one("probe_schedule", {"schedule": schedule})
+        except PgCronError as exc:
+            logger.debug("schedule probe %r refused: %s", schedule, exc)
+            return False
+        return True
+
+    # ------------------------------------------------------------------ jobs
+
+    async def jobs(self) -> list[Job]:
+        """Every job this role can see (its own; all of them for a superuser)."""
+        return [base.job_from_row(r) for r in await self._db.fetch_all("list_jobs")]
+
+    async def job(self, name_or_id: str | int) -> Job:
+        """One job by name (the current role's first) or by jobid. Raises ``JobNotFound``."""
+        if isinstance(name_or_id, int) and not isinstance(name_or_id, bool):
+            row = await self._db.fetch_one("get_job_by_id", {"jobid": name_or_id})
+            if row is None:
+                raise JobNotFound(f"no pg_cron job with id {name_or_id} is visible to this role", jobid=name_or_id)
+            return base.job_from_row(row)
+        if not isinstance(name_or_id, str):
+            raise TypeError(f"name_or_id must be a job name (str) or a jobid (int), got {name_or_id!r}")
+        rows = await self._db.fetch_all("get_jobs_by_name", {"name": name_or_id})
+        if not rows:
+            raise JobNotFound(f"no pg_cron job named {name_or_id!r} is visible to this role", name=name_or_id)
+        caps = await self.capabilities()
+        if len(rows) > 1 and rows[0]["username"] != caps.current_user:
+            owners = ", ".join(sorted(str(r["username"]) for r in rows))
+            raise JobNotFound(
+                f"job name {name_or_id!r} exists for several roles ({owners}); pass the jobid instead",
+                name=name_or_id,
+            )
+        return base.job_from_row(rows[0])
+
+    async def schedule(self, spec: JobSpec) -> Job:
+        """Create or update the job named ``spec.name`` (same-name upsert: jobid and history are kept).
+
+        The schedule (strict rules) and the command are checked first. ``database``/``username``/
+        ``active=False`` go through ``cron.schedule_in_database``; fields pg_cron's upsert leaves alone
+        (``active``; ``database`` before pg_cron 1.6.3) are then set with ``cron.alter_job``.
+        """
+        caps = await self.capabilities()
+        base.validate_spec(spec, caps)
+        params = {
+            "name": spec.name,
+            "schedule": spec.schedule,
+            "command": spec.command,
+            "database": spec.database,
+            "username": spec.username,
+            "active": spec.active,
+        }
+        in_database = spec.database is not None or spec.username is not None or not spec.active
+        async with self._db.transaction():
+            row = await self._db.fetch_one("schedule_job_in_database" if in_database else "schedule_job", params)
+            assert row is not None
+            jobid = int(row["jobid"])
+            job_row = await self._db.fetch_one("get_job_by_id", {"jobid": jobid})
+            assert job_row is not None
+            job = base.job_from_row(job_row)
+            changes: dict[str, Any] = {}
+            if job.active != spec.active:
+                changes["active"] = spec.active
+            if spec.database is not None and job.database != spec.database:
+                changes["database"] = spec.database
+            if changes:
+                await self._alter(jobid, **changes)
+                job_row = await self._db.fetch_one("get_job_by_id", {"jobid": jobid})
+                assert job_row is not None
+                job = base.job_from_row(job_row)
+        logger.info("scheduled job %s (id %d)", spec.name, job.jobid)
+        return job
+
+    async def _alter(self, jobid: int, **changes: Any) -> None:
+        caps = await self.capabilities()
+        if not caps.has_alter_job:
+            raise UnsupportedFeature(
+                f"changing a job needs cron.alter_job (pg_cron 1.4+); this server has {caps.extversion}"
+            )
+        params = {key: changes.get(key) for key in ("schedule", "command", "database", "username", "active")}
+        params["jobid"] = jobid
+        await self._db.fetch_all("alter_job", params)
+
+    async def alter(
+        self,
+        name_or_id: str | int,
+        *,
+        schedule: str | None = None,
+        command: str | None = None,
+        database: str | None = None,
+        username: str | None = None,
+        active: bool | None = None,
+    ) -> Job:
+        """Change some attributes of an existing job, by id (``cron.alter_job``); None leaves one as is."""
+        if schedule is None and command is None and database is None and username is None and active is None:
+            raise PgCronError("alter() needs at least one of schedule, command, database, username, active")
+        caps = await self.capabilities()
+        if schedule is not None:
+            base.validate_schedule(schedule, pgcron_version=caps.library_version)
+        if command is not None:
+            from pgcron.commands import check_command
+
+            check_command(command, execution_mode=caps.execution_mode)
+        job = await self.job(name_or_id)
+        await self._alter(
+            job.jobid, schedule=schedule, command=command, database=database, username=username, active=active
+        )
+        return await self.job(job.jobid)
+
+    async def unschedule(self, name_or_id: str | int) -> None:
+        """Remove a job (by id, which works on every pg_cron version). Its run history stays."""
+        job = await self.job(name_or_id)
+        await self._db.fetch_all("unschedule_job", {"jobid": job.jobid})
+        logger.info("unscheduled job %s (id %d)", job.name, job.jobid)
+
+    # ------------------------------------------------------------------ runs
+
+    async def runs(
+        self,
+        job: str | int | Job | None = None,
+        status: RunStatus | str | Iterable[RunStatus | str] | None = None,
+        since: datetime | timedelta | None = None,
+        limit: int = 100,
+    ) -> list[Run]:
+        """Recent runs, newest first, with the engine's status. ``status`` filters on that status;
+        ``since`` is a datetime or a timedelta back from now (unstarted runs always match)."""
+        if limit < 1:
+            raise PgCronError(f"limit must be at least 1, got {limit}")
+        caps = await self.capabilities()
+        jobid: int | None = None
+        if isinstance(job, Job):
+            jobid = job.jobid
+        elif job is not None:
+            jobid = (await self.job(job)).jobid
+        wanted = base.coerce_statuses(status)
+        since_at = base.since_value(since, datetime.now().astimezone())
+        params: dict[str, Any] = {
+            "jobid": jobid,
+            "runid": None,
+            "before_runid": None,
+            "raw_statuses": base.raw_statuses_for(wanted) if wanted is not None else None,
+            "since": since_at,
+            "limit": limit if wanted is None else max(limit, _PAGE),
+        }
+        found: list[Run] = []
+        while True:
+            rows = await self._db.fetch_all("list_runs", params)
+            for row in rows:
+                run = base.run_from_row(row, execution_mode=caps.execution_mode)
+                if wanted is None or run.status in wanted:
+                    found.append(run)
+                    if len(found) >= limit:
+                        return found
+            if len(rows) < params["limit"]:
+                return found
+            params["before_runid"] = rows[-1]["runid"]
+
+    async def run(self, runid: int) -> Run:
+        """One run by runid. Raises ``JobNotFound`` when no such run is visible."""
+        caps = await self.capabilities()
+        params = {"jobid": None, "runid": runid, "before_runid": None, "raw_statuses": None, "since": None,
+                  "limit": 1}
+        row = await self._db.fetch_one("list_runs", params)
+        if row is None:
+            raise JobNotFound(f"no pg_cron run with runid {runid} is visible to this role", runid=runid)
+        return base.run_from_row(row, execution_mode=caps.execution_mode)
+
+    # ------------------------------------------------------------------ pushdown (pgcron.pushdown)
+
+    def _pushdown_api(self) -> AsyncPushdown:
+        if self._pushdown is None:
+            from pgcron.pushdown import AsyncPushdown, async_connect_factory
+
+            self._pushdown = AsyncPushdown(async_connect_factory(self._target))
+        return self._pushdown
+
+    async def submit(
+        self,
+        sql: str,
+        *,
+        database: str | None = None,
+        username: str | None = None,
+        key: str | None = None,
+        timeout: float | timedelta | None = None,
+    ) -> RunHandle:
+        """Run ``sql`` inside PostgreSQL now, exactly once per ``key`` (see docs/pushdown.md)."""
+        return await self._pushdown_api().submit(sql, database=database, username=username, key=key, timeout=timeout)
+
+    async def wait(self, handle: RunHandle, timeout: float | timedelta | None = None) -> Run:
+        """The terminal ``Run`` of a submission; ``RunTimeout`` only when this wait gives up."""
+        return await self._pushdown_api().wait(handle, timeout)
+
+    async def run_now(
+        self,
+        sql: str,
+        *,
+        database: str | None = None,
+        username: str | None = None,
+        key: str | None = None,
+        timeout: float | timedelta | None = None,
+    ) -> Run:
+        """``submit`` + ``wait``; raises ``RunFailed`` (with ``.run``) when the run failed."""
+        return await self._pushdown_api().run_now(
+            sql, database=database, username=username, key=key, timeout=timeout
+        )
+
+    async def cancel(self, handle: RunHandle) -> None:
+        """Stop a submission: never started, or its running statement canceled."""
+        await self._pushdown_api().cancel(handle)
+
+    async def attach(self, key: str) -> RunHandle:
+        """The handle of an existing submission by key (after a restart, a retry)."""
+        return await self._pushdown_api().attach(key)
