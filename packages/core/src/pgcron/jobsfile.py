@@ -396,17 +396,17 @@ class _Validator:
             keep = parse_duration(value.get("keep"))
         except ValueError as exc:
             self.problem(None, "retention.keep", f"{exc} (how long to keep run history)")
-        schedule = value.get("schedule", Retention.schedule)
+        schedule = value.get("schedule", "17 * * * *")
         if not isinstance(schedule, str):
             self.problem(None, "retention.schedule", "must be a schedule string")
         else:
             error = check_schedule(schedule)
             if error:
                 self.problem(None, "retention.schedule", error)
-        batch = value.get("batch", Retention.batch)
+        batch = value.get("batch", 10_000)
         if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 1_000_000:
             self.problem(None, "retention.batch", f"must be an integer from 1 to 1000000, got {batch!r}")
-        scope = value.get("scope", Retention.scope)
+        scope = value.get("scope", "namespace")
         if scope not in ("namespace", "all"):
             self.problem(None, "retention.scope", f"must be 'namespace' or 'all', got {scope!r}")
         username = self.optional_str(value, "username", "retention")

@@ -293,8 +293,9 @@ def compute_plan(
         want = _desired_values(spec, current_database, current_user)
         job = by_name.get(spec.name)
         if job is None:
+            shown = [f for f in (*CRON_FIELDS, *RECORD_FIELDS) if f in CRON_FIELDS or want[f]]
             changes.append(Change(Action.CREATE, spec.name, None, spec, None,
-                                  tuple(FieldChange(f, None, want[f]) for f in CRON_FIELDS)))
+                                  tuple(FieldChange(f, None, want[f]) for f in shown)))
             continue
         have = job.values()
         diffs = []

@@ -1,9 +1,198 @@
-"""CLI: `pgcron plan` (not built yet)."""
+"""CLI: `pgcron plan FILE` and `pgcron apply FILE` (jobs as code, docs/jobs-file.md).
+
+Exit codes of `plan` follow Terraform's ``-detailed-exitcode``, so CI can gate on them: 0 the server matches
+the file, 2 changes are pending, 1 an error (invalid file, connection, privileges). `apply` exits 0 when
+the server matches the file afterwards and 1 on errors.
+"""
 
 from __future__ import annotations
 
+import difflib
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
 import click
+import psycopg
+from rich.console import Console
+from rich.markup import escape
+
+from pgcron.errors import ConnectionFailed, PgCronError
+from pgcron.jobsfile import load_jobs_file
+from pgcron.plan import Action, Change, Plan, apply_plan, desired_specs, plan_jobs
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_PENDING = 2
+
+dsn_option = click.option(
+    "--dsn", envvar="PGCRON_DSN", required=True, show_envvar=True,
+    help="libpq connection string of the database named by cron.database_name.",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+@contextmanager
+def connect(dsn: str) -> Iterator[psycopg.Connection[Any]]:
+    """An autocommit connection for one CLI command; connection errors become ``ConnectionFailed``."""
+    try:
+        conn = psycopg.connect(dsn, autocommit=True, application_name="pgcron-cli")
+    except psycopg.Error as exc:
+        raise ConnectionFailed(f"could not connect: {exc}".strip()) from exc
+    with conn:
+        yield conn
+
+
+def fail(err: PgCronError | psycopg.Error, as_json: bool) -> None:
+    """Print an error (text or JSON) and exit 1."""
+    message = err.message if isinstance(err, PgCronError) else f"database error: {err}".strip()
+    if as_json:
+        click.echo(json.dumps({"error": type(err).__name__, "message": message}))
+    else:
+        Console(stderr=True, highlight=False).print(f"[red]error:[/] {escape(message)}")
+    sys.exit(EXIT_ERROR)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    if isinstance(value, float):
+        return f"{value:g}s"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _print_change(out: Console, change: Change) -> None:
+    styles = {
+        Action.CREATE: ("+", "green", "create"),
+        Action.UPDATE: ("~", "yellow", "update"),
+        Action.DELETE: ("-", "red", "delete"),
+        Action.ORPHAN: ("?", "magenta", "orphan"),
+    }
+    mark, colour, word = styles[change.action]
+    jobid = f" (jobid {change.jobid})" if change.jobid is not None else ""
+    out.print(f"[{colour}]{mark} {word:<9}[/] [bold]{escape(change.name)}[/]{jobid}")
+    if change.action is Action.ORPHAN:
+        out.print("    not in the file; kept (apply --prune deletes it)")
+    for fc in change.changes:
+        if fc.field == "command" and change.action is Action.UPDATE:
+            out.print("    command:")
+            diff = difflib.unified_diff(str(fc.before).splitlines(), str(fc.after).splitlines(), lineterm="",
+                                        n=2)
+            for line in list(diff)[2:]:
+                style = "red" if line.startswith("-") else "green" if line.startswith("+") else "dim"
+                out.print(f"      [{style}]{escape(line)}[/]")
+        elif change.action is Action.CREATE and fc.field == "command" and "\n" in str(fc.after):
+            out.print("    command:")
+            for line in str(fc.after).splitlines():
+                out.print(f"      {escape(line)}")
+        elif change.action is Action.CREATE:
+            out.print(f"    {fc.field}: {escape(_fmt(fc.after))}")
+        else:
+            out.print(f"    {fc.field}: {escape(_fmt(fc.before))} [dim]→[/] {escape(_fmt(fc.after))}")
+    for fc in change.drift:
+        out.print(f"    [bold magenta]drift[/]: {fc.field} was changed outside the file "
+                  f"(applied {escape(_fmt(fc.before))}, live {escape(_fmt(fc.after))})")
+
+
+def print_plan(out: Console, plan: Plan) -> None:
+    """The human-readable plan: one block per job that is not unchanged, then a summary line."""
+    out.print(f"namespace [bold]{escape(plan.namespace)}[/] in database {escape(plan.current_database)} "
+              f"as {escape(plan.current_user)}")
+    for change in plan.changes:
+        if change.action is not Action.UNCHANGED:
+            _print_change(out, change)
+    for change in plan.by_action(Action.UNCHANGED):
+        if change.drift:
+            _print_change_drift_only(out, change)
+    s = plan.summary()
+    drift = f", {len(plan.drifted)} drifted" if plan.drifted else ""
+    orphans = f", {s['orphan']} not in the file (kept)" if s["orphan"] else ""
+    verdict = "changes pending" if plan.pending else "no changes"
+    out.print(f"Plan: {s['create']} to create, {s['update']} to update, {s['delete']} to delete, "
+              f"{s['unchanged']} unchanged{orphans}{drift} — {verdict}.")
+    if not plan.has_record:
+        out.print("[dim]note: the pgcron engine schema is not installed, so drift cannot be told apart from "
+                  "changes and timeout/description/tags are not kept (pgcron schema install)[/]")
+
+
+def _print_change_drift_only(out: Console, change: Change) -> None:
+    out.print(f"[magenta]! drift    [/] [bold]{escape(change.name)}[/] (jobid {change.jobid}): the live job "
+              "was changed outside the file and changed back to it since the last apply")
+
+
+def _run(func: Callable[[], int], as_json: bool) -> None:
+    try:
+        code = func()
+    except (PgCronError, psycopg.Error) as exc:
+        fail(exc, as_json)
+    else:
+        sys.exit(code)
+
+
+@click.command("plan")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--prune", is_flag=True, help="Show jobs of the namespace missing from the file as deletions.")
+@dsn_option
+@json_option
+def plan_cmd(file: str, prune: bool, dsn: str, as_json: bool) -> None:
+    """Show what `pgcron apply FILE` would change. Exit 0: nothing; 2: changes pending; 1: error."""
+
+    def go() -> int:
+        jobs_file = load_jobs_file(file)
+        with connect(dsn) as conn:
+            plan = plan_jobs(conn, desired_specs(jobs_file), namespace=jobs_file.namespace, prune=prune)
+        if as_json:
+            click.echo(json.dumps(plan.to_dict(), indent=2, default=str))
+        else:
+            print_plan(Console(highlight=False), plan)
+        return EXIT_PENDING if plan.pending else EXIT_OK
+
+    _run(go, as_json)
+
+
+@click.command("apply")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--prune", is_flag=True, help="Also delete jobs of the namespace that are not in the file.")
+@click.option("--yes", "-y", is_flag=True, help="Apply without asking.")
+@dsn_option
+@json_option
+def apply_cmd(file: str, prune: bool, yes: bool, dsn: str, as_json: bool) -> None:
+    """Make pg_cron's jobs in FILE's namespace match FILE, in one transaction."""
+
+    def go() -> int:
+        jobs_file = load_jobs_file(file)
+        out = Console(highlight=False, stderr=as_json)
+        with connect(dsn) as conn:
+            plan = plan_jobs(conn, desired_specs(jobs_file), namespace=jobs_file.namespace, prune=prune)
+            if not as_json:
+                print_plan(out, plan)
+            if not plan.pending:
+                if as_json:
+                    click.echo(json.dumps({"applied": False, "plan": plan.to_dict()}, default=str))
+                return EXIT_OK
+            if not yes:
+                if not sys.stdin.isatty():
+                    raise PgCronError("changes are pending and stdin is not a terminal: pass --yes to apply")
+                if not click.confirm("Apply these changes?", default=False):
+                    out.print("nothing applied")
+                    return EXIT_PENDING
+            result = apply_plan(conn, plan)
+        if as_json:
+            click.echo(json.dumps({"applied": True, "created": result.created, "updated": result.updated,
+                                   "deleted": result.deleted, "unchanged": result.unchanged,
+                                   "jobids": dict(result.jobids), "round_trips": result.round_trips},
+                                  default=str))
+        else:
+            out.print(f"[green]applied[/]: {len(result.created)} created, {len(result.updated)} updated, "
+                      f"{len(result.deleted)} deleted, {result.unchanged} unchanged")
+        return EXIT_OK
+
+    _run(go, as_json)
 
 
 def register(group: click.Group) -> None:
-    """Add this family's commands to the top-level group."""
+    """Add `plan` and `apply` to the top-level group."""
+    group.add_command(plan_cmd)
+    group.add_command(apply_cmd)
