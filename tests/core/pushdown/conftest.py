@@ -1,0 +1,110 @@
+"""Fixtures for the pushdown tests: the engine schema on the server, a counter table that proves how often a
+command ran, and clients (async and sync) bound to one execution mode."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from importlib import resources
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from pgcron.pushdown import AsyncPushdown, Pushdown, async_connect_factory
+
+COUNTER = "pushdown_test_counter"
+
+
+def ensure_engine(dsn: str) -> None:
+    """Install the engine schema (pushdown included) the way users do; idempotent."""
+    try:
+        from pgcron import schema as engine_schema
+    except ImportError:
+        engine_schema = None
+    if engine_schema is not None and hasattr(engine_schema, "install_dsn"):
+        engine_schema.install_dsn(dsn)
+        return
+    text = resources.files("pgcron.sql").joinpath("migrations/0002_pushdown.sql").read_text()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        if conn.execute("SELECT to_regprocedure('pgcron.maintenance()') IS NULL").fetchone()[0]:
+            with conn.transaction():
+                conn.execute(text)  # a trusted package file
+
+
+_prepared: set[str] = set()
+
+
+@pytest.fixture
+def engine_dsn(pgcron_both_modes_dsn: str) -> str:
+    if pgcron_both_modes_dsn not in _prepared:
+        ensure_engine(pgcron_both_modes_dsn)
+        with psycopg.connect(pgcron_both_modes_dsn, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} (token text NOT NULL, at timestamptz DEFAULT clock_timestamp())"
+                ).format(sql.Identifier(COUNTER))
+            )
+        _prepared.add(pgcron_both_modes_dsn)
+    return pgcron_both_modes_dsn
+
+
+@pytest.fixture
+def token() -> str:
+    """A unique marker a test's command writes into the counter table."""
+    return f"t{secrets.token_hex(6)}"
+
+
+def insert_sql(token: str, then: str | None = None) -> str:
+    """A command that records one execution of itself, optionally followed by another statement."""
+    insert = sql.SQL("INSERT INTO {} (token) VALUES ({})").format(sql.Identifier(COUNTER), sql.Literal(token))
+    parts = [insert] if then is None else [insert, sql.SQL(then)]  # type: ignore[arg-type]
+    return sql.SQL("; ").join(parts).as_string(None)
+
+
+def count(dsn: str, token: str) -> int:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute(
+            sql.SQL("SELECT count(*) FROM {} WHERE token = %s").format(sql.Identifier(COUNTER)), (token,)
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+def query_one(dsn: str, query: str, params: tuple[object, ...] = ()) -> tuple[object, ...] | None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return conn.execute(query, params).fetchone()  # type: ignore[arg-type]
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.2) -> float:
+    """Poll ``check`` until true; fail naming ``what`` after ``timeout`` seconds. Returns the seconds taken."""
+    start = time.monotonic()
+    while True:
+        if check():
+            return time.monotonic() - start
+        if time.monotonic() - start > timeout:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def job_exists(dsn: str, jobid: int | None) -> bool:
+    return query_one(dsn, "SELECT 1 FROM cron.job WHERE jobid = %s", (jobid,)) is not None
+
+
+# Bound: maintenance runs every 5 s and removes a job once its run row is terminal and its backend gone.
+JOB_REMOVAL_BOUND_S = 20.0
+
+
+@pytest.fixture
+async def pushdown(engine_dsn: str) -> AsyncIterator[AsyncPushdown]:
+    p = AsyncPushdown(async_connect_factory(engine_dsn))
+    yield p
+    await p.aclose()
+
+
+@pytest.fixture
+def sync_pushdown(engine_dsn: str) -> Iterator[Pushdown]:
+    p = Pushdown(async_connect_factory(engine_dsn))
+    yield p
+    p.close()
