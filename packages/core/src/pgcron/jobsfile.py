@@ -55,8 +55,18 @@ _DURATION_FULL_RE = re.compile(r"^\s*(?:\d+\s*(?:ms|s|m|h|d|w)\s*)+$", re.IGNORE
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 _TOP_KEYS = {"namespace", "version", "defaults", "jobs", "retention"}
-_JOB_KEYS = {"name", "schedule", "command", "sql_file", "database", "username", "active", "timeout",
-             "description", "tags"}
+_JOB_KEYS = {
+    "name",
+    "schedule",
+    "command",
+    "sql_file",
+    "database",
+    "username",
+    "active",
+    "timeout",
+    "description",
+    "tags",
+}
 _DEFAULT_KEYS = {"database", "username", "active", "timeout", "tags"}
 _RETENTION_KEYS = {"keep", "schedule", "batch", "scope", "username", "database"}
 
@@ -230,12 +240,19 @@ class _Validator:
 
     def namespace(self, value: Any) -> str:
         if value is None:
-            self.problem(None, "namespace", "missing: every jobs file declares the namespace it owns, "
-                         "e.g. namespace = \"billing\"")
+            self.problem(
+                None,
+                "namespace",
+                'missing: every jobs file declares the namespace it owns, e.g. namespace = "billing"',
+            )
             return ""
         if not isinstance(value, str) or not _NAMESPACE_RE.match(value):
-            self.problem(None, "namespace", f"{value!r} is not a valid namespace: use 1-40 characters "
-                         "a-z, 0-9, '_' or '-', starting with a letter or digit (no ':')")
+            self.problem(
+                None,
+                "namespace",
+                f"{value!r} is not a valid namespace: use 1-40 characters "
+                "a-z, 0-9, '_' or '-', starting with a letter or digit (no ':')",
+            )
             return ""
         if value in RESERVED_NAMESPACES:
             self.problem(None, "namespace", f"{value!r} is reserved for pgcron's own jobs; pick another name")
@@ -284,13 +301,21 @@ class _Validator:
         if not isinstance(name, str) or not name:
             self.problem(label, "name", "missing or not a string")
         elif name == RETENTION_JOB or not _JOB_NAME_RE.match(name):
-            self.problem(label, "name", f"{name!r} is not a valid job name: use 1-100 characters A-Z, a-z, "
-                         "0-9, '_', '.' or '-', starting with a letter or digit (the namespace and ':' "
-                         "are added for you)")
+            self.problem(
+                label,
+                "name",
+                f"{name!r} is not a valid job name: use 1-100 characters A-Z, a-z, "
+                "0-9, '_', '.' or '-', starting with a letter or digit (the namespace and ':' "
+                "are added for you)",
+            )
         schedule = raw.get("schedule")
         if not isinstance(schedule, str) or not schedule.strip():
-            self.problem(label, "schedule", "missing or empty: give a cron schedule such as '*/5 * * * *' "
-                         "or an interval such as '30 seconds'")
+            self.problem(
+                label,
+                "schedule",
+                "missing or empty: give a cron schedule such as '*/5 * * * *' "
+                "or an interval such as '30 seconds'",
+            )
         else:
             error = check_schedule(schedule)
             if error:
@@ -351,8 +376,12 @@ class _Validator:
             return None
         command = command.strip()
         if not command:
-            self.problem(label, fld, "is empty: pg_cron never finishes an empty command in "
-                         "background-worker mode; give at least one SQL statement")
+            self.problem(
+                label,
+                fld,
+                "is empty: pg_cron never finishes an empty command in "
+                "background-worker mode; give at least one SQL statement",
+            )
             return None
         error = check_command(command)
         if error:
@@ -371,7 +400,7 @@ class _Validator:
 
     def tags(self, value: Any, label: str) -> tuple[str, ...]:
         if not isinstance(value, list):
-            self.problem(label, "tags", "must be a list of strings, e.g. tags = [\"billing\", \"hourly\"]")
+            self.problem(label, "tags", 'must be a list of strings, e.g. tags = ["billing", "hourly"]')
             return ()
         tags: list[str] = []
         for tag in value:
@@ -385,12 +414,13 @@ class _Validator:
         if value is None:
             return None
         if not isinstance(value, dict):
-            self.problem(None, "retention", "must be a table/mapping such as [retention] keep = \"7d\"")
+            self.problem(None, "retention", 'must be a table/mapping such as [retention] keep = "7d"')
             return None
         before = len(self.problems)
         for key in sorted(set(value) - _RETENTION_KEYS):
-            self.problem(None, f"retention.{key}",
-                         f"unknown key; allowed: {', '.join(sorted(_RETENTION_KEYS))}")
+            self.problem(
+                None, f"retention.{key}", f"unknown key; allowed: {', '.join(sorted(_RETENTION_KEYS))}"
+            )
         keep = timedelta(0)
         try:
             keep = parse_duration(value.get("keep"))

@@ -132,10 +132,14 @@ class Change:
             "action": self.action.value,
             "name": self.name,
             "jobid": self.jobid,
-            "changes": [{"field": c.field, "before": _jsonable(c.before), "after": _jsonable(c.after)}
-                        for c in self.changes],
-            "drift": [{"field": c.field, "applied": _jsonable(c.before), "live": _jsonable(c.after)}
-                      for c in self.drift],
+            "changes": [
+                {"field": c.field, "before": _jsonable(c.before), "after": _jsonable(c.after)}
+                for c in self.changes
+            ],
+            "drift": [
+                {"field": c.field, "applied": _jsonable(c.before), "live": _jsonable(c.after)}
+                for c in self.drift
+            ],
         }
 
 
@@ -201,9 +205,7 @@ def retention_spec(namespace: str, retention: Retention) -> JobSpec:
     prefix = "NULL" if retention.scope == "all" else _sql_literal(namespace + NAMESPACE_SEPARATOR)
     # The values are validated numbers and a validated namespace (a-z0-9_-), quoted as a SQL literal: this is
     # the text of a pg_cron command, not a query this process runs.
-    command = (
-        f"CALL pgcron.purge_history(make_interval(secs => {seconds}), {int(retention.batch)}, {prefix})"
-    )
+    command = f"CALL pgcron.purge_history(make_interval(secs => {seconds}), {int(retention.batch)}, {prefix})"
     return JobSpec(
         name=RETENTION_JOB,
         schedule=retention.schedule,
@@ -291,12 +293,21 @@ def compute_plan(
             raise PlanConflict(f"job {spec.name!r} is declared twice; give each job its own name")
         seen.add(spec.name)
         want = _desired_values(spec, current_database, current_user)
-        job = by_name.get(spec.name)
-        if job is None:
+        existing = by_name.get(spec.name)
+        if existing is None:
             shown = [f for f in (*CRON_FIELDS, *RECORD_FIELDS) if f in CRON_FIELDS or want[f]]
-            changes.append(Change(Action.CREATE, spec.name, None, spec, None,
-                                  tuple(FieldChange(f, None, want[f]) for f in shown)))
+            changes.append(
+                Change(
+                    Action.CREATE,
+                    spec.name,
+                    None,
+                    spec,
+                    None,
+                    tuple(FieldChange(f, None, want[f]) for f in shown),
+                )
+            )
             continue
+        job = existing
         have = job.values()
         diffs = []
         for name in (*CRON_FIELDS, *RECORD_FIELDS):
@@ -338,8 +349,9 @@ def _check_namespace(namespace: str) -> None:
 # -- I/O: read the server, apply a plan -----------------------------------------------------------------
 
 
-def _fetch(conn: psycopg.Connection[Any], query: str, params: Mapping[str, Any] | None = None
-           ) -> list[dict[str, Any]]:
+def _fetch(
+    conn: psycopg.Connection[Any], query: str, params: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(get_query(query), dict(params or {}))
         return cur.fetchall() if cur.description is not None else []
@@ -356,8 +368,16 @@ def _read_live(conn: psycopg.Connection[Any], namespace: str, has_record: bool) 
         for rec in _fetch(conn, "jobs_applied_records", {"namespace": namespace}):
             records[int(rec["jobid"])] = rec["spec"]
     return [
-        LiveJob(int(r["jobid"]), r["jobname"], r["schedule"], r["command"], r["database"], r["username"],
-                bool(r["active"]), records.get(int(r["jobid"])))
+        LiveJob(
+            int(r["jobid"]),
+            r["jobname"],
+            r["schedule"],
+            r["command"],
+            r["database"],
+            r["username"],
+            bool(r["active"]),
+            records.get(int(r["jobid"])),
+        )
         for r in rows
     ]
 
@@ -377,8 +397,13 @@ def plan_jobs(
             )
         live = _read_live(conn, namespace, bool(ctx["has_apply_record"]))
     return compute_plan(
-        namespace, specs, live, current_database=ctx["current_database"], current_user=ctx["current_user"],
-        prune=prune, has_record=bool(ctx["has_apply_record"]),
+        namespace,
+        specs,
+        live,
+        current_database=ctx["current_database"],
+        current_user=ctx["current_user"],
+        prune=prune,
+        has_record=bool(ctx["has_apply_record"]),
     )
 
 
@@ -394,8 +419,9 @@ def apply_plan(conn: psycopg.Connection[Any], plan: Plan) -> ApplyResult:
         has_record = bool(ctx["has_apply_record"])
         live = _read_live(conn, plan.namespace, has_record)
         trips += 2 + int(has_record)
-        now = tuple(sorted((j.jobid, j.name, j.schedule, j.command, j.database, j.username, j.active)
-                           for j in live))
+        now = tuple(
+            sorted((j.jobid, j.name, j.schedule, j.command, j.database, j.username, j.active) for j in live)
+        )
         if now != plan.fingerprint:
             raise PlanStale()
         creates = plan.by_action(Action.CREATE)
@@ -408,14 +434,29 @@ def apply_plan(conn: psycopg.Connection[Any], plan: Plan) -> ApplyResult:
             _fetch(conn, "jobs_unschedule", {"jobids": [c.jobid for c in deletes]})
             trips += 1
         if has_record:
-            trips += _write_record(conn, ctx, plan, jobids, {c.name for c in creates},
-                                   [c.jobid for c in deletes if c.jobid is not None])
-        elif any(c.desired and (c.desired.timeout or c.desired.description or c.desired.tags)
-                 for c in plan.changes):
-            logger.warning("the pgcron engine schema is not installed: timeout, description and tags are "
-                           "not stored and drift cannot be detected; run `pgcron schema install`")
-    logger.info("applied namespace %s: %d created, %d updated, %d deleted in %d round trips",
-                plan.namespace, len(creates), len(updates), len(deletes), trips)
+            trips += _write_record(
+                conn,
+                ctx,
+                plan,
+                jobids,
+                {c.name for c in creates},
+                [c.jobid for c in deletes if c.jobid is not None],
+            )
+        elif any(
+            c.desired and (c.desired.timeout or c.desired.description or c.desired.tags) for c in plan.changes
+        ):
+            logger.warning(
+                "the pgcron engine schema is not installed: timeout, description and tags are "
+                "not stored and drift cannot be detected; run `pgcron schema install`"
+            )
+    logger.info(
+        "applied namespace %s: %d created, %d updated, %d deleted in %d round trips",
+        plan.namespace,
+        len(creates),
+        len(updates),
+        len(deletes),
+        trips,
+    )
     return ApplyResult(
         created=tuple(c.name for c in creates),
         updated=tuple(c.name for c in updates),
@@ -432,25 +473,38 @@ def _values(change: Change, plan: Plan) -> dict[str, Any]:
     return _desired_values(change.desired, plan.current_database, plan.current_user)
 
 
-def _create(conn: psycopg.Connection[Any], ctx: Mapping[str, Any], creates: list[Change],
-            jobids: dict[str, int], plan: Plan) -> int:
+def _create(
+    conn: psycopg.Connection[Any],
+    ctx: Mapping[str, Any],
+    creates: list[Change],
+    jobids: dict[str, int],
+    plan: Plan,
+) -> int:
     if not creates:
         return 0
     rows = [_values(c, plan) for c in creates]
     names = [c.name for c in creates]
     if ctx["can_schedule_in_database"]:
-        result = _fetch(conn, "jobs_create_in_database", {
-            "names": names,
-            "schedules": [r["schedule"] for r in rows],
-            "commands": [r["command"] for r in rows],
-            "databases": [r["database"] for r in rows],
-            "usernames": [r["username"] for r in rows],
-            "actives": [r["active"] for r in rows],
-        })
+        result = _fetch(
+            conn,
+            "jobs_create_in_database",
+            {
+                "names": names,
+                "schedules": [r["schedule"] for r in rows],
+                "commands": [r["command"] for r in rows],
+                "databases": [r["database"] for r in rows],
+                "usernames": [r["username"] for r in rows],
+                "actives": [r["active"] for r in rows],
+            },
+        )
     else:
-        blocked = [n for n, r in zip(names, rows, strict=True)
-                   if r["database"] != ctx["current_database"] or r["username"] != ctx["current_user"]
-                   or not r["active"]]
+        blocked = [
+            n
+            for n, r in zip(names, rows, strict=True)
+            if r["database"] != ctx["current_database"]
+            or r["username"] != ctx["current_user"]
+            or not r["active"]
+        ]
         if blocked:
             raise PermissionDenied(
                 f"creating {', '.join(blocked)} needs cron.schedule_in_database (another database, another "
@@ -458,11 +512,15 @@ def _create(conn: psycopg.Connection[Any], ctx: Mapping[str, Any], creates: list
                 "administrator for GRANT EXECUTE ON FUNCTION cron.schedule_in_database TO "
                 f"{ctx['current_user']}, or apply as a superuser"
             )
-        result = _fetch(conn, "jobs_create_plain", {
-            "names": names,
-            "schedules": [r["schedule"] for r in rows],
-            "commands": [r["command"] for r in rows],
-        })
+        result = _fetch(
+            conn,
+            "jobs_create_plain",
+            {
+                "names": names,
+                "schedules": [r["schedule"] for r in rows],
+                "commands": [r["command"] for r in rows],
+            },
+        )
     for row in result:
         jobids[row["jobname"]] = int(row["jobid"])
     return 1
@@ -478,16 +536,27 @@ def _update(conn: psycopg.Connection[Any], ctx: Mapping[str, Any], updates: list
             changed = {c.field: c.after for c in change.cron_changes}
             for f in CRON_FIELDS:
                 cols[f].append(changed.get(f))  # NULL: unchanged
-        _fetch(conn, "jobs_alter", {
-            "jobids": [c.jobid for c in altering],
-            "schedules": cols["schedule"], "commands": cols["command"], "databases": cols["database"],
-            "usernames": cols["username"], "actives": cols["active"],
-        })
+        _fetch(
+            conn,
+            "jobs_alter",
+            {
+                "jobids": [c.jobid for c in altering],
+                "schedules": cols["schedule"],
+                "commands": cols["command"],
+                "databases": cols["database"],
+                "usernames": cols["username"],
+                "actives": cols["active"],
+            },
+        )
         return 1
-    blocked = [c.name for c in altering
-               if {f.field for f in c.cron_changes} - {"schedule", "command"}
-               or c.live is None or c.live.username != ctx["current_user"]
-               or c.live.database != ctx["current_database"]]
+    blocked = [
+        c.name
+        for c in altering
+        if {f.field for f in c.cron_changes} - {"schedule", "command"}
+        or c.live is None
+        or c.live.username != ctx["current_user"]
+        or c.live.database != ctx["current_database"]
+    ]
     if blocked:
         raise PermissionDenied(
             f"updating {', '.join(blocked)} needs cron.alter_job (a change of database, role or active, or "
@@ -495,16 +564,26 @@ def _update(conn: psycopg.Connection[Any], ctx: Mapping[str, Any], updates: list
             f"for GRANT EXECUTE ON FUNCTION cron.alter_job TO {ctx['current_user']}, or apply as a superuser"
         )
     rows = [_values(c, plan) for c in altering]
-    _fetch(conn, "jobs_upsert_by_name", {
-        "names": [c.name for c in altering],
-        "schedules": [r["schedule"] for r in rows],
-        "commands": [r["command"] for r in rows],
-    })
+    _fetch(
+        conn,
+        "jobs_upsert_by_name",
+        {
+            "names": [c.name for c in altering],
+            "schedules": [r["schedule"] for r in rows],
+            "commands": [r["command"] for r in rows],
+        },
+    )
     return 1
 
 
-def _write_record(conn: psycopg.Connection[Any], ctx: Mapping[str, Any], plan: Plan,
-                  jobids: Mapping[str, int], created: set[str], deleted: list[int]) -> int:
+def _write_record(
+    conn: psycopg.Connection[Any],
+    ctx: Mapping[str, Any],
+    plan: Plan,
+    jobids: Mapping[str, int],
+    created: set[str],
+    deleted: list[int],
+) -> int:
     kept: list[Change] = []
     specs: list[dict[str, Any]] = []
     for change in plan.changes:
@@ -516,14 +595,18 @@ def _write_record(conn: psycopg.Connection[Any], ctx: Mapping[str, Any], plan: P
             kept.append(change)
             specs.append(spec)
     if kept:
-        _fetch(conn, "jobs_record_upsert", {
-            "namespace": plan.namespace,
-            "jobids": [jobids[c.name] for c in kept],
-            "names": [c.name for c in kept],
-            "usernames": [s["username"] for s in specs],
-            "specs": [json.dumps(s, sort_keys=True) for s in specs],
-            "created": [c.name in created for c in kept],
-        })
+        _fetch(
+            conn,
+            "jobs_record_upsert",
+            {
+                "namespace": plan.namespace,
+                "jobids": [jobids[c.name] for c in kept],
+                "names": [c.name for c in kept],
+                "usernames": [s["username"] for s in specs],
+                "specs": [json.dumps(s, sort_keys=True) for s in specs],
+                "created": [c.name in created for c in kept],
+            },
+        )
     _fetch(conn, "jobs_record_forget", {"namespace": plan.namespace, "jobids": deleted})
     trips = 2 + int(bool(kept))
     state = _fetch(conn, "jobs_timeout_watch_state")[0]

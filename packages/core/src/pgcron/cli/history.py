@@ -1,9 +1,136 @@
-"""CLI: `pgcron history` (not built yet)."""
+"""CLI: `pgcron history purge` and `pgcron history index` (docs/history.md).
+
+(`pgcron runs` lists and follows runs; it lives with the other run commands.)
+Exit codes: 0 done, 1 error; `history index` without --create exits 3 when the index is missing, so
+monitoring can check for it.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from datetime import timedelta
+
 import click
+from rich.console import Console
+
+from pgcron.cli.plan import connect, dsn_option, fail, json_option
+from pgcron.errors import PgCronError
+from pgcron.history import ensure_index, index_status, purge_history
+from pgcron.jobsfile import NAMESPACE_SEPARATOR, parse_duration
+
+EXIT_INDEX_MISSING = 3
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str) -> object:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+@click.group("history")
+def history_group() -> None:
+    """Maintain pg_cron's run history (cron.job_run_details)."""
+
+
+@history_group.command("purge")
+@click.option(
+    "--older-than", required=True, callback=_duration, help="Delete runs older than this, e.g. 7d, 36h, 1w."
+)
+@click.option(
+    "--batch",
+    default=10_000,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help="Runids per transaction (smaller: shorter locks).",
+)
+@click.option("--namespace", default=None, help="Only runs of jobs in this jobs-file namespace.")
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
+@dsn_option
+@json_option
+def purge_cmd(
+    older_than: object, batch: int, namespace: str | None, dry_run: bool, dsn: str, as_json: bool
+) -> None:
+    """Delete old run history in short batches (finished runs and stuck unfinished rows)."""
+    assert isinstance(older_than, timedelta)
+    err = Console(stderr=True, highlight=False)
+    prefix = namespace + NAMESPACE_SEPARATOR if namespace else None
+    try:
+        with connect(dsn) as conn:
+            if as_json or not err.is_terminal:
+                result = purge_history(conn, older_than, batch=batch, job_prefix=prefix, dry_run=dry_run)
+            else:
+                with err.status("purging…") as status:
+                    result = purge_history(
+                        conn,
+                        older_than,
+                        batch=batch,
+                        job_prefix=prefix,
+                        dry_run=dry_run,
+                        on_batch=lambda n, b: status.update(f"purging… {n:,} rows deleted in {b:,} batches"),
+                    )
+    except PgCronError as exc:
+        fail(exc, as_json)
+        return
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "cutoff": result.cutoff.isoformat(),
+                    "deleted": result.deleted,
+                    "batches": result.batches,
+                    "seconds": round(result.seconds, 3),
+                    "dry_run": result.dry_run,
+                }
+            )
+        )
+    elif dry_run:
+        click.echo(
+            f"would delete {result.deleted:,} run rows older than {result.cutoff:%Y-%m-%d %H:%M:%S %Z}"
+        )
+    else:
+        click.echo(
+            f"deleted {result.deleted:,} run rows older than {result.cutoff:%Y-%m-%d %H:%M:%S %Z} in "
+            f"{result.batches:,} batches ({result.seconds:.1f} s, {result.rows_per_second:,.0f} rows/s)"
+        )
+
+
+@history_group.command("index")
+@click.option("--create", is_flag=True, help="Create the (jobid, runid) index CONCURRENTLY if missing.")
+@dsn_option
+@json_option
+def index_cmd(create: bool, dsn: str, as_json: bool) -> None:
+    """Report (or create) the index that makes one job's run lookups fast."""
+    try:
+        with connect(dsn) as conn:
+            status = ensure_index(conn) if create else index_status(conn)
+    except PgCronError as exc:
+        fail(exc, as_json)
+        return
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "present": status.present,
+                    "indexes": list(status.indexes),
+                    "can_create": status.can_create,
+                    "owner": status.owner,
+                    "rows_estimate": status.rows_estimate,
+                    "total_bytes": status.total_bytes,
+                    "hint": status.hint,
+                }
+            )
+        )
+    else:
+        word = "present" if status.present else "missing"
+        click.echo(
+            f"cron.job_run_details (~{status.rows_estimate:,} rows, {status.total_bytes / 1e6:,.1f} MB): "
+            f"jobid index {word}; {status.hint}"
+        )
+    sys.exit(0 if status.present else EXIT_INDEX_MISSING)
 
 
 def register(group: click.Group) -> None:
-    """Add this family's commands to the top-level group."""
+    """Add the `history` group to the top-level group."""
+    group.add_command(history_group)

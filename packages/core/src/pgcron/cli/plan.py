@@ -28,7 +28,10 @@ EXIT_ERROR = 1
 EXIT_PENDING = 2
 
 dsn_option = click.option(
-    "--dsn", envvar="PGCRON_DSN", required=True, show_envvar=True,
+    "--dsn",
+    envvar="PGCRON_DSN",
+    required=True,
+    show_envvar=True,
     help="libpq connection string of the database named by cron.database_name.",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
@@ -78,8 +81,9 @@ def _print_change(out: Console, change: Change) -> None:
     for fc in change.changes:
         if fc.field == "command" and change.action is Action.UPDATE:
             out.print("    command:")
-            diff = difflib.unified_diff(str(fc.before).splitlines(), str(fc.after).splitlines(), lineterm="",
-                                        n=2)
+            diff = difflib.unified_diff(
+                str(fc.before).splitlines(), str(fc.after).splitlines(), lineterm="", n=2
+            )
             for line in list(diff)[2:]:
                 style = "red" if line.startswith("-") else "green" if line.startswith("+") else "dim"
                 out.print(f"      [{style}]{escape(line)}[/]")
@@ -92,14 +96,18 @@ def _print_change(out: Console, change: Change) -> None:
         else:
             out.print(f"    {fc.field}: {escape(_fmt(fc.before))} [dim]→[/] {escape(_fmt(fc.after))}")
     for fc in change.drift:
-        out.print(f"    [bold magenta]drift[/]: {fc.field} was changed outside the file "
-                  f"(applied {escape(_fmt(fc.before))}, live {escape(_fmt(fc.after))})")
+        out.print(
+            f"    [bold magenta]drift[/]: {fc.field} was changed outside the file "
+            f"(applied {escape(_fmt(fc.before))}, live {escape(_fmt(fc.after))})"
+        )
 
 
 def print_plan(out: Console, plan: Plan) -> None:
     """The human-readable plan: one block per job that is not unchanged, then a summary line."""
-    out.print(f"namespace [bold]{escape(plan.namespace)}[/] in database {escape(plan.current_database)} "
-              f"as {escape(plan.current_user)}")
+    out.print(
+        f"namespace [bold]{escape(plan.namespace)}[/] in database {escape(plan.current_database)} "
+        f"as {escape(plan.current_user)}"
+    )
     for change in plan.changes:
         if change.action is not Action.UNCHANGED:
             _print_change(out, change)
@@ -110,16 +118,22 @@ def print_plan(out: Console, plan: Plan) -> None:
     drift = f", {len(plan.drifted)} drifted" if plan.drifted else ""
     orphans = f", {s['orphan']} not in the file (kept)" if s["orphan"] else ""
     verdict = "changes pending" if plan.pending else "no changes"
-    out.print(f"Plan: {s['create']} to create, {s['update']} to update, {s['delete']} to delete, "
-              f"{s['unchanged']} unchanged{orphans}{drift} — {verdict}.")
+    out.print(
+        f"Plan: {s['create']} to create, {s['update']} to update, {s['delete']} to delete, "
+        f"{s['unchanged']} unchanged{orphans}{drift} — {verdict}."
+    )
     if not plan.has_record:
-        out.print("[dim]note: the pgcron engine schema is not installed, so drift cannot be told apart from "
-                  "changes and timeout/description/tags are not kept (pgcron schema install)[/]")
+        out.print(
+            "[dim]note: the pgcron engine schema is not installed, so drift cannot be told apart from "
+            "changes and timeout/description/tags are not kept (pgcron schema install)[/]"
+        )
 
 
 def _print_change_drift_only(out: Console, change: Change) -> None:
-    out.print(f"[magenta]! drift    [/] [bold]{escape(change.name)}[/] (jobid {change.jobid}): the live job "
-              "was changed outside the file and changed back to it since the last apply")
+    out.print(
+        f"[magenta]! drift    [/] [bold]{escape(change.name)}[/] (jobid {change.jobid}): the live job "
+        "was changed outside the file and changed back to it since the last apply"
+    )
 
 
 def _run(func: Callable[[], int], as_json: bool) -> None:
@@ -180,13 +194,25 @@ def apply_cmd(file: str, prune: bool, yes: bool, dsn: str, as_json: bool) -> Non
                     return EXIT_PENDING
             result = apply_plan(conn, plan)
         if as_json:
-            click.echo(json.dumps({"applied": True, "created": result.created, "updated": result.updated,
-                                   "deleted": result.deleted, "unchanged": result.unchanged,
-                                   "jobids": dict(result.jobids), "round_trips": result.round_trips},
-                                  default=str))
+            click.echo(
+                json.dumps(
+                    {
+                        "applied": True,
+                        "created": result.created,
+                        "updated": result.updated,
+                        "deleted": result.deleted,
+                        "unchanged": result.unchanged,
+                        "jobids": dict(result.jobids),
+                        "round_trips": result.round_trips,
+                    },
+                    default=str,
+                )
+            )
         else:
-            out.print(f"[green]applied[/]: {len(result.created)} created, {len(result.updated)} updated, "
-                      f"{len(result.deleted)} deleted, {result.unchanged} unchanged")
+            out.print(
+                f"[green]applied[/]: {len(result.created)} created, {len(result.updated)} updated, "
+                f"{len(result.deleted)} deleted, {result.unchanged} unchanged"
+            )
         return EXIT_OK
 
     _run(go, as_json)
