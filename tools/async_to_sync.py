@@ -106,14 +106,21 @@ def convert(source: str, *, source_name: str, target: Path) -> str:
     """The sync module generated from an async module's source text."""
     tree = _AsyncToSync().visit(ast.parse(source))
     ast.fix_missing_locations(tree)
-    header = f"# WARNING: generated from {source_name} by tools/async_to_sync.py; edit that file instead.\n"
+    header = (
+        f"# WARNING: generated from {source_name} by tools/async_to_sync.py; edit that file instead.\n"
+        "# ruff: noqa\n"  # generated: ast.unparse joins implicitly concatenated strings into long lines
+    )
     return _format(header + ast.unparse(tree) + "\n", target)
 
 
 def _ruff(args: list[str], code: str, filename: Path) -> str:
     result = subprocess.run(
         [sys.executable, "-m", "ruff", *args, "--stdin-filename", str(filename), "-"],
-        input=code, capture_output=True, text=True, cwd=ROOT, check=False,
+        input=code,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
     )
     if result.returncode != 0:
         raise SystemExit(f"ruff {args[0]} failed on generated code:\n{result.stderr}")

@@ -59,7 +59,12 @@ def translate_error(exc: psycopg.Error, *, connecting: bool = False) -> errors.P
     primary = (getattr(diag, "message_primary", None) or str(exc)).strip()
     detail = getattr(diag, "message_detail", None)
     hint = getattr(diag, "message_hint", None)
-    context: dict[str, Any] = {"sqlstate": sqlstate, "detail": detail, "hint": hint, "server_message": primary}
+    context: dict[str, Any] = {
+        "sqlstate": sqlstate,
+        "detail": detail,
+        "hint": hint,
+        "server_message": primary,
+    }
     lowered = primary.lower()
 
     if connecting or (isinstance(exc, psycopg.OperationalError) and sqlstate is None):
@@ -146,7 +151,7 @@ def _permission_error(
     elif "function schedule_in_database" in lowered:
         fix = f"GRANT EXECUTE ON FUNCTION {_SIGNATURES['schedule_in_database']} TO {role};"
     elif "another role" in lowered or "alter username" in lowered:
-        fix = "only a superuser may schedule jobs for another role: connect as a superuser or leave username unset"
+        fix = "only a superuser may run jobs as another role: connect as a superuser, or leave username unset"
     elif "superuser" in lowered and "cannot schedule jobs" in lowered:
         fix = "choose a non-superuser username, or set cron.enable_superuser_jobs = on"
     elif "table job" in lowered:
@@ -223,7 +228,9 @@ def raw_statuses_for(statuses: Iterable[RunStatus]) -> list[str]:
     return sorted(raw)
 
 
-def coerce_statuses(status: RunStatus | str | Iterable[RunStatus | str] | None) -> frozenset[RunStatus] | None:
+def coerce_statuses(
+    status: RunStatus | str | Iterable[RunStatus | str] | None,
+) -> frozenset[RunStatus] | None:
     """Accept one status, its name/value, or several."""
     if status is None:
         return None
@@ -309,9 +316,12 @@ def build_capabilities(
     elif trigger["installed"]:
         notify, reason = True, None
     elif not trigger["may_create"]:
-        notify, reason = False, (
-            "this role may not create triggers on cron.job_run_details; run `pgcron schema install` as its "
-            "owner (or a superuser). Waiting falls back to polling."
+        notify, reason = (
+            False,
+            (
+                "this role may not create triggers on cron.job_run_details; run `pgcron schema install` as "
+                "its owner (or a superuser). Waiting falls back to polling."
+            ),
         )
     else:
         notify, reason = False, "the notify trigger is not installed; run `pgcron schema install`"

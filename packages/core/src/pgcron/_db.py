@@ -1,4 +1,5 @@
 # WARNING: generated from _db_async.py by tools/async_to_sync.py; edit that file instead.
+# ruff: noqa
 """The one database seam (async source; ``_db.py`` is generated from it by tools/async_to_sync.py).
 
 It connects (a DSN, a psycopg connection or a psycopg_pool pool), runs named queries from
@@ -7,16 +8,13 @@ Nothing else in the engine talks to psycopg directly.
 """
 
 from __future__ import annotations
-
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
-
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
-
 from pgcron._client_base import translate_error
 from pgcron.sql import get_query
 
@@ -108,6 +106,8 @@ class Database:
             try:
                 with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
                     cur.execute(get_query(query), dict(params or {}))
+                    if cur.description is None:
+                        return []
                     return cur.fetchall()
             except psycopg.Error as exc:
                 raise translate_error(exc) from exc

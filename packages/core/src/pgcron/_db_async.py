@@ -93,7 +93,9 @@ class AsyncDatabase:
                 yield conn
 
     @asynccontextmanager
-    async def transaction(self, *, force_rollback: bool = False) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    async def transaction(
+        self, *, force_rollback: bool = False
+    ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         """Run the named queries inside one transaction (a savepoint when already inside one)."""
         async with self.connection() as conn:
             previous = self._current
@@ -112,6 +114,8 @@ class AsyncDatabase:
             try:
                 async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
                     await cur.execute(get_query(query), dict(params or {}))
+                    if cur.description is None:  # INSERT/UPDATE without RETURNING
+                        return []
                     return await cur.fetchall()
             except psycopg.Error as exc:
                 raise translate_error(exc) from exc

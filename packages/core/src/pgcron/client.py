@@ -1,5 +1,6 @@
 # WARNING: generated from client_async.py by tools/async_to_sync.py; edit that file instead.
-"""``Client``: the typed asyncio client for pg_cron (the contract is docs/adr/0003-client-api-contract.md).
+# ruff: noqa
+"""``Client``: the typed asyncio client for pg_cron (contract: docs/adr/0003-client-api-contract.md).
 
 This is the source of the synchronous ``Client`` (``pgcron/client.py``), generated from it by
 ``tools/async_to_sync.py``: edit this file, then run ``python tools/async_to_sync.py``. Only mechanical
@@ -7,15 +8,12 @@ async/sync differences belong here; logic without I/O lives in ``pgcron._client_
 """
 
 from __future__ import annotations
-
 import logging
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
-
+from typing import TYPE_CHECKING, Any, Self
 import psycopg
 from psycopg_pool import ConnectionPool
-
 from pgcron import _client_base as base
 from pgcron._db import Database
 from pgcron.errors import JobNotFound, PgCronError, UnsupportedFeature
@@ -23,7 +21,6 @@ from pgcron.models import Capabilities, Job, JobSpec, Run, RunHandle, RunStatus
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
-
     from pgcron.pushdown import Pushdown
 __all__ = ["Client"]
 logger = logging.getLogger(__name__)
@@ -61,7 +58,7 @@ class Client:
             self._pushdown = None
         self._db.close()
 
-    def __enter__(self) -> Client:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

@@ -1,4 +1,4 @@
-"""``AsyncClient``: the typed asyncio client for pg_cron (the contract is docs/adr/0003-client-api-contract.md).
+"""``AsyncClient``: the typed asyncio client for pg_cron (contract: docs/adr/0003-client-api-contract.md).
 
 This is the source of the synchronous ``Client`` (``pgcron/client.py``), generated from it by
 ``tools/async_to_sync.py``: edit this file, then run ``python tools/async_to_sync.py``. Only mechanical
@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
@@ -65,7 +65,7 @@ class AsyncClient:
             self._pushdown = None
         await self._db.close()
 
-    async def __aenter__(self) -> AsyncClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
@@ -128,7 +128,9 @@ class AsyncClient:
         if isinstance(name_or_id, int) and not isinstance(name_or_id, bool):
             row = await self._db.fetch_one("get_job_by_id", {"jobid": name_or_id})
             if row is None:
-                raise JobNotFound(f"no pg_cron job with id {name_or_id} is visible to this role", jobid=name_or_id)
+                raise JobNotFound(
+                    f"no pg_cron job with id {name_or_id} is visible to this role", jobid=name_or_id
+                )
             return base.job_from_row(row)
         if not isinstance(name_or_id, str):
             raise TypeError(f"name_or_id must be a job name (str) or a jobid (int), got {name_or_id!r}")
@@ -163,7 +165,9 @@ class AsyncClient:
         }
         in_database = spec.database is not None or spec.username is not None or not spec.active
         async with self._db.transaction():
-            row = await self._db.fetch_one("schedule_job_in_database" if in_database else "schedule_job", params)
+            row = await self._db.fetch_one(
+                "schedule_job_in_database" if in_database else "schedule_job", params
+            )
             assert row is not None
             jobid = int(row["jobid"])
             job_row = await self._db.fetch_one("get_job_by_id", {"jobid": jobid})
@@ -269,8 +273,14 @@ class AsyncClient:
     async def run(self, runid: int) -> Run:
         """One run by runid. Raises ``JobNotFound`` when no such run is visible."""
         caps = await self.capabilities()
-        params = {"jobid": None, "runid": runid, "before_runid": None, "raw_statuses": None, "since": None,
-                  "limit": 1}
+        params = {
+            "jobid": None,
+            "runid": runid,
+            "before_runid": None,
+            "raw_statuses": None,
+            "since": None,
+            "limit": 1,
+        }
         row = await self._db.fetch_one("list_runs", params)
         if row is None:
             raise JobNotFound(f"no pg_cron run with runid {runid} is visible to this role", runid=runid)
@@ -295,7 +305,9 @@ class AsyncClient:
         timeout: float | timedelta | None = None,
     ) -> RunHandle:
         """Run ``sql`` inside PostgreSQL now, exactly once per ``key`` (see docs/pushdown.md)."""
-        return await self._pushdown_api().submit(sql, database=database, username=username, key=key, timeout=timeout)
+        return await self._pushdown_api().submit(
+            sql, database=database, username=username, key=key, timeout=timeout
+        )
 
     async def wait(self, handle: RunHandle, timeout: float | timedelta | None = None) -> Run:
         """The terminal ``Run`` of a submission; ``RunTimeout`` only when this wait gives up."""

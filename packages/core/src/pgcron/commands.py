@@ -97,8 +97,10 @@ def _classify(node: ast.Node) -> tuple[str, bool]:
             isinstance(p, ast.DefElem) and p.defname == "concurrently" for p in (node.params or ())
         )
         # REINDEX SYSTEM/DATABASE also refuse transaction blocks.
-        whole = node.kind in (enums.ReindexObjectType.REINDEX_OBJECT_SYSTEM,
-                              enums.ReindexObjectType.REINDEX_OBJECT_DATABASE)
+        whole = node.kind in (
+            enums.ReindexObjectType.REINDEX_OBJECT_SYSTEM,
+            enums.ReindexObjectType.REINDEX_OBJECT_DATABASE,
+        )
         return ("REINDEX CONCURRENTLY" if concurrently else "REINDEX", concurrently or whole)
     if isinstance(node, ast.DropStmt) and node.concurrent:
         return ("DROP INDEX CONCURRENTLY", True)
@@ -119,11 +121,14 @@ def _classify(node: ast.Node) -> tuple[str, bool]:
         # A procedure may COMMIT/ROLLBACK, which only works when CALL is the top-level statement.
         return ("CALL", True)
     if isinstance(node, ast.TransactionStmt):
-        return (_TX_KINDS.get(node.kind, "TRANSACTION"), True)
+        return (_TX_KINDS[node.kind] if node.kind in _TX_KINDS else "TRANSACTION", True)
     if isinstance(node, ast.AlterTableStmt):
         for cmd in node.cmds or ():
-            if (isinstance(cmd, ast.AlterTableCmd) and isinstance(cmd.def_, ast.PartitionCmd)
-                    and cmd.def_.concurrent):
+            if (
+                isinstance(cmd, ast.AlterTableCmd)
+                and isinstance(cmd.def_, ast.PartitionCmd)
+                and cmd.def_.concurrent
+            ):
                 return ("DETACH PARTITION CONCURRENTLY", True)
         return ("ALTER TABLE", False)
     if isinstance(node, ast.CreateSubscriptionStmt):
@@ -172,6 +177,8 @@ def analyze_command(text: str) -> CommandInfo:
         ) from exc
     statements: list[StatementInfo] = []
     for item in raw:
+        if item.stmt is None:
+            continue
         start = item.stmt_location or 0
         end = start + item.stmt_len if item.stmt_len else len(text)
         kind, top_level = _classify(item.stmt)

@@ -36,8 +36,12 @@ from pgcron.models import RunStatus
 
 __all__ = ["RunFacts", "Verdict", "decide", "normalize_message", "rows_from_message"]
 
-_ACTIVE_RAW = {"starting": RunStatus.PENDING, "connecting": RunStatus.PENDING, "sending": RunStatus.PENDING,
-               "running": RunStatus.RUNNING}
+_ACTIVE_RAW = {
+    "starting": RunStatus.PENDING,
+    "connecting": RunStatus.PENDING,
+    "sending": RunStatus.PENDING,
+    "running": RunStatus.RUNNING,
+}
 
 # libpq prints "ERROR:  msg" (two spaces), bgw "ERROR: msg"; the same for the extra fields.
 _FIELD_RE = re.compile(

@@ -1,9 +1,74 @@
-"""CLI: `pgcron schema` (not built yet)."""
+"""CLI: `pgcron schema install | status` (the engine's own schema, forward-only migrations)."""
 
 from __future__ import annotations
 
+import sys
+
 import click
+from rich.console import Console
+from rich.table import Table
+
+from pgcron import schema as engine_schema
+from pgcron.cli._common import dsn_option, handle_errors, json_option, to_json
+
+
+def _print(status: engine_schema.SchemaStatus, as_json: bool) -> None:
+    if as_json:
+        click.echo(to_json(status.as_dict()))
+        return
+    table = Table(
+        title=f"pgcron engine schema: version {status.current or 'not installed'} of {status.latest}"
+    )
+    for column in ("version", "migration", "state", "installed"):
+        table.add_column(column)
+    applied = {a.version: a for a in status.applied}
+    for migration in status.available:
+        done = applied.get(migration.version)
+        table.add_row(
+            str(migration.version),
+            migration.name,
+            "[green]applied[/]" if done else "[yellow]pending[/]",
+            f"{done.installed_at:%Y-%m-%d %H:%M} by {done.installed_by}" if done else "",
+        )
+    console = Console()
+    console.print(table)
+    console.print(
+        "run notifications: "
+        + (
+            "[green]trigger installed[/]"
+            if status.notify_trigger
+            else "[yellow]no trigger (waiters poll; install as the table owner)[/]"
+        )
+    )
+
+
+@click.group("schema")
+def schema_group() -> None:
+    """Install or inspect the pgcron engine schema (in the database named by cron.database_name)."""
+
+
+@schema_group.command("install")
+@dsn_option
+@json_option
+def install_command(dsn: str, as_json: bool) -> None:
+    """Apply every pending migration; safe to re-run."""
+    with handle_errors(as_json):
+        status = engine_schema.install(dsn)
+    _print(status, as_json)
+
+
+@schema_group.command("status")
+@dsn_option
+@json_option
+def status_command(dsn: str, as_json: bool) -> None:
+    """Show applied and pending migrations; exit 1 when some are pending."""
+    with handle_errors(as_json):
+        status = engine_schema.status(dsn)
+    _print(status, as_json)
+    if not status.up_to_date:
+        sys.exit(1)
 
 
 def register(group: click.Group) -> None:
     """Add this family's commands to the top-level group."""
+    group.add_command(schema_group)
