@@ -6,31 +6,19 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from importlib import resources
 
 import psycopg
 import pytest
-from psycopg import sql
-
 from pgcron.pushdown import AsyncPushdown, Pushdown, async_connect_factory
+from pgcron.schema import install
+from psycopg import sql
 
 COUNTER = "pushdown_test_counter"
 
 
 def ensure_engine(dsn: str) -> None:
     """Install the engine schema (pushdown included) the way users do; idempotent."""
-    try:
-        from pgcron import schema as engine_schema
-    except ImportError:
-        engine_schema = None
-    if engine_schema is not None and hasattr(engine_schema, "install_dsn"):
-        engine_schema.install_dsn(dsn)
-        return
-    text = resources.files("pgcron.sql").joinpath("migrations/0002_pushdown.sql").read_text()
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        if conn.execute("SELECT to_regprocedure('pgcron.maintenance()') IS NULL").fetchone()[0]:
-            with conn.transaction():
-                conn.execute(text)  # a trusted package file
+    install(dsn)
 
 
 _prepared: set[str] = set()

@@ -7,7 +7,6 @@ import secrets
 
 import psycopg
 import pytest
-
 from pgcron.errors import RunFailed, RunTimeout
 from pgcron.models import RunStatus
 from pgcron.pushdown import AsyncPushdown, KeyConflict, Pushdown, SubmissionNotFound

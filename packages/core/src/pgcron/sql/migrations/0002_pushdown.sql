@@ -131,7 +131,13 @@ BEGIN
     END IF;
 
     s.jobname := 'pgcron:run:' || s.id;
-    s.jobid := cron.schedule_in_database(s.jobname, v_schedule, v_command, v_db, v_user);
+    -- schedule_in_database is revoked from PUBLIC (pg_cron 1.4+): use it only when another database or user
+    -- is asked for, which needs a superuser (or an explicit grant) anyway.
+    IF v_db = current_database() AND v_user = current_user THEN
+        s.jobid := cron.schedule(s.jobname, v_schedule, v_command);
+    ELSE
+        s.jobid := cron.schedule_in_database(s.jobname, v_schedule, v_command, v_db, v_user);
+    END IF;
     UPDATE pgcron.submission t SET jobid = s.jobid, jobname = s.jobname WHERE t.id = s.id;
     RETURN QUERY SELECT s.id, s.jobid, false;
 END $$;
@@ -162,9 +168,10 @@ BEGIN
     END IF;
 
     -- Neutralise the schedule so the job stops firing (a pending firing may still come: it finds the claim).
-    -- Measured: this neither cancels the current run nor stops it in either execution mode.
+    -- A same-name upsert (cron.alter_job is revoked from PUBLIC) to 31 February, which never comes.
+    -- Measured: neither form cancels or stops the current run, in either execution mode.
     BEGIN
-        PERFORM cron.alter_job(s.jobid, schedule := '0 0 31 2 *');
+        PERFORM cron.schedule(s.jobname, '0 0 31 2 *', pg_catalog.format('CALL pgcron.execute_submission(%s)', p_id));
     EXCEPTION WHEN OTHERS THEN
         NULL;   -- the claim alone is the guard; maintenance removes the job
     END;
