@@ -13,6 +13,7 @@ cannot look green.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -53,7 +54,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 class PgCronServers:
     """The session's servers, one per flavour, started lazily; stops at the end what it started."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: pytest.Config | None = None) -> None:
+        self._config = config
         self._dsns: dict[str, str] = {}
         self._errors: dict[str, str] = {}
         self._started: list[str] = []
@@ -76,12 +78,14 @@ class PgCronServers:
         self._reap_stale()
         name = f"pytest-{os.getpid()}-{flavour}"
         try:
-            state = dev.up(
-                name,
-                flavour="1.4" if flavour == "14" else "1.6",
-                background_workers=flavour != "libpq",
-                use_env=False,
-            )
+            # Show provisioning progress (the first build takes ~30-60 s) instead of capturing it.
+            with _uncaptured(self._config):
+                state = dev.up(
+                    name,
+                    flavour="1.4" if flavour == "14" else "1.6",
+                    background_workers=flavour != "libpq",
+                    use_env=False,
+                )
         except DevServerError as exc:
             self._errors[flavour] = _no_server_message(flavour, exc)
             pytest.fail(self._errors[flavour], pytrace=False)
@@ -116,6 +120,16 @@ class PgCronServers:
         self._started.clear()
 
 
+@contextlib.contextmanager
+def _uncaptured(config: pytest.Config | None) -> Iterator[None]:
+    capman = config.pluginmanager.getplugin("capturemanager") if config is not None else None
+    if capman is None:
+        yield
+        return
+    with capman.global_and_fixture_disabled():
+        yield
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -139,9 +153,9 @@ def _no_server_message(flavour: str, exc: DevServerError) -> str:
 
 
 @pytest.fixture(scope="session")
-def pgcron_servers() -> Iterator[PgCronServers]:
+def pgcron_servers(pytestconfig: pytest.Config) -> Iterator[PgCronServers]:
     """The session's server registry (fixtures below draw from it; stops what it started)."""
-    servers = PgCronServers()
+    servers = PgCronServers(pytestconfig)
     try:
         yield servers
     finally:
