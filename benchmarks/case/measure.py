@@ -129,7 +129,7 @@ def wire_delta(before: dict[str, int], after: dict[str, int]) -> tuple[int, int,
     )
 
 
-METRICS = ("wall_s", "wire_bytes", "round_trips", "client_cpu_s", "rows_per_s")
+METRICS = ("wall_s", "server_s", "wire_bytes", "round_trips", "client_cpu_s", "rows_per_s")
 
 
 def summarize(samples: list[dict[str, Any]]) -> dict[str, dict[str, float]]:

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 
 from case import airflow_bench, apptier, jobs, measure
-from case.indb import SHIM_PATH, InDatabase
+from case.indb import InDatabase
 from case.measure import Helper, Sample, WireProxy
 
 logger = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def _server_address(dsn: str) -> tuple[str, int]:
 class Bench:
     """Holds the helper processes and connections for one benchmark session."""
 
-    def __init__(self, dsn: str, *, allow_shim: bool) -> None:
+    def __init__(self, dsn: str) -> None:
         if not dsn.startswith(("postgresql://", "postgres://")):
             raise SystemExit(
                 "--dsn must be a postgresql:// URL (the runner rewrites its port to the proxy's)"
@@ -66,7 +66,7 @@ class Bench:
         self.proxy_dsn = _with_port(dsn, self.proxy.port)
         self.service_port = measure.free_port()
         self.service = Helper("apptier", str(self.service_port), self.proxy_dsn)
-        self.indb = InDatabase(self.proxy_dsn, allow_shim=allow_shim)
+        self.indb = InDatabase(self.proxy_dsn, install_dsn=dsn)
 
     def close(self, *, keep: bool) -> None:
         self.indb.close()
@@ -119,7 +119,7 @@ def _agree(samples: dict[str, list[dict[str, Any]]], job: str, rows: int) -> Non
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     sizes = sorted({*args.scale_rows, args.rows})
-    bench = Bench(args.dsn, allow_shim=args.allow_shim)
+    bench = Bench(args.dsn)
     results: dict[str, Any] = {
         "meta": {
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -208,8 +208,36 @@ def table(results: dict[str, Any]) -> str:
                     f"{_human_bytes(s['wire_bytes']['median']):>10} {s['round_trips']['median']:>7.0f} "
                     f"{s['client_cpu_s']['median']:>7.2f} {s['rows_per_s']['median']:>11,.0f}"
                 )
-    if results["meta"]["pushdown_path"] == SHIM_PATH:
-        lines.append("NOTE: method (a) used the TEMPORARY shim, not pgcron's pushdown: do not publish.")
+    return "\n".join(lines)
+
+
+def _server(summary: dict[str, Any]) -> str:
+    server = summary.get("server_s")
+    return "—" if server is None else f"{server['median']:.3f}"
+
+
+def markdown_table(results: dict[str, Any], rows: int | None = None) -> str:
+    """The same figures as :func:`table`, as a Markdown table (for docs/benchmarks.md), one size or all."""
+    lines = [
+        (
+            "| job | method | rows | wall s (median) | wall min–max | in-DB run s | wire bytes "
+            "| round trips | client CPU s | rows/s |"
+        ),
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for job_name, methods in results["runs"].items():
+        for method, by_size in methods.items():
+            for size, data in sorted(by_size.items(), key=lambda kv: int(kv[0])):
+                if rows is not None and int(size) != rows:
+                    continue
+                s = data["summary"]
+                lines.append(
+                    f"| {job_name} | {METHOD_LABELS[method]} | {int(size):,} | {s['wall_s']['median']:.3f} "
+                    f"| {s['wall_s']['min']:.3f}–{s['wall_s']['max']:.3f} "
+                    f"| {_server(s)} "
+                    f"| {_human_bytes(s['wire_bytes']['median'])} | {s['round_trips']['median']:.0f} "
+                    f"| {s['client_cpu_s']['median']:.2f} | {s['rows_per_s']['median']:,.0f} |"
+                )
     return "\n".join(lines)
 
 
@@ -228,7 +256,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--scale", default="10000,100000", help="extra sizes for (a) and (b), comma-separated"
     )
     parser.add_argument("--skip-airflow", action="store_true", help="skip method (c)")
-    parser.add_argument("--allow-shim", action="store_true", help="measure (a) with the temporary shim")
     parser.add_argument("--keep", action="store_true", help="keep schema 'bench' afterwards")
     parser.add_argument("--out", type=Path, default=measure.BENCH_DIR / "results" / "case.json")
     parser.add_argument("--plots", type=Path, default=measure.BENCH_DIR.parent / "docs" / "img")
@@ -252,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     results["meta"]["runner_seconds"] = round(time.monotonic() - started, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
+    args.out.with_suffix(".md").write_text(markdown_table(results) + "\n")
     print(table(results))
     print(f"\nJSON: {args.out}  (runner took {results['meta']['runner_seconds']} s)")
     if not args.no_plots:
