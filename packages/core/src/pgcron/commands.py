@@ -121,7 +121,8 @@ def _classify(node: ast.Node) -> tuple[str, bool]:
         # A procedure may COMMIT/ROLLBACK, which only works when CALL is the top-level statement.
         return ("CALL", True)
     if isinstance(node, ast.TransactionStmt):
-        return (_TX_KINDS[node.kind] if node.kind in _TX_KINDS else "TRANSACTION", True)
+        kind = node.kind
+        return (_TX_KINDS.get(kind, "TRANSACTION") if kind is not None else "TRANSACTION", True)
     if isinstance(node, ast.AlterTableStmt):
         for cmd in node.cmds or ():
             if (
