@@ -23,6 +23,7 @@ from pgcron.models import Run, RunHandle, RunStatus
 __all__ = ["SubmissionState", "normalize_message", "to_handle", "to_run", "verdict"]
 
 _TERMINAL_RAW = frozenset({"succeeded", "failed"})
+RECORD_GRACE_S = 5.0  # how long a finished run may lack its pg_cron row before the record stands alone
 # The re-raise inside pgcron.execute_submission adds this context line to every failure; it says nothing about
 # the user's SQL, so it is dropped from the normalized message.
 _OUR_CONTEXT = re.compile(
@@ -61,6 +62,7 @@ class SubmissionState:
     end_time: datetime | None
     job_pid: int | None
     backend_alive: bool
+    finished_age: float | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> SubmissionState:
@@ -90,6 +92,7 @@ class SubmissionState:
             end_time=row["end_time"],
             job_pid=row["job_pid"],
             backend_alive=bool(row["backend_alive"]),
+            finished_age=row.get("finished_age"),
         )
 
 
@@ -132,6 +135,13 @@ def verdict(s: SubmissionState) -> tuple[RunStatus, str | None]:
             return RunStatus.CANCELED, message
         return RunStatus.FAILED, message
 
+    # The submission recorded its outcome, its backend is gone, and still no run row of that backend after a
+    # grace period: pg_cron did not log it (cron.log_run = off) or another backend called the procedure.
+    # The submission record is then the only record.
+    if (not s.top_level and s.outcome is not None and s.claimed_pid is not None and not s.backend_alive
+            and (s.finished_age or 0.0) > RECORD_GRACE_S):
+        return _from_record(s)
+
     # No terminal run row (yet). Outcomes that end a submission without a run of the SQL:
     if s.outcome == "expired":
         return RunStatus.FAILED, s.error
@@ -142,6 +152,16 @@ def verdict(s: SubmissionState) -> tuple[RunStatus, str | None]:
     if s.claimed_at is not None or s.raw_status in ("running", "sending", "connecting"):
         return RunStatus.RUNNING, None
     return RunStatus.PENDING, None
+
+
+def _from_record(s: SubmissionState) -> tuple[RunStatus, str | None]:
+    if s.outcome == "succeeded":
+        return RunStatus.SUCCEEDED, _rows_message(s.rows)
+    if s.outcome == "canceled":
+        return RunStatus.CANCELED, f"ERROR: {s.error}"
+    if s.outcome == "lost":
+        return RunStatus.LOST, s.error
+    return RunStatus.FAILED, f"ERROR: {s.error}" if s.error else None
 
 
 def _rows_message(rows: int | None) -> str:

@@ -34,6 +34,7 @@ SELECT DISTINCT ON (s.id)
        s.submitted_at, s.claimed_at, s.claimed_pid, s.finished_at, s.outcome, s.rows, s.sqlstate, s.error,
        s.cancel_requested_at, s.job_removed_at,
        d.runid, d.status, d.return_message, d.start_time, d.end_time, d.job_pid,
+       extract(epoch FROM clock_timestamp() - s.finished_at)::float8 AS finished_age,
        EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a
                 WHERE a.pid = coalesce(s.claimed_pid, d.job_pid)) AS backend_alive
   FROM s
