@@ -279,3 +279,33 @@ def test_parse_is_cached_and_immutable() -> None:
     with pytest.raises(AttributeError):
         first.text = "x"  # type: ignore[misc]
     assert str(first) == "*/7 * * * *"
+
+
+# -- the fast path agrees with the character-by-character reader -------------------------------
+
+def test_fast_path_equals_the_full_reader() -> None:
+    import random
+
+    from schedule_generator import schedule_strings
+
+    from pgcron.schedule._parse import _fast_cron, parse_slow
+    from pgcron.schedule._version import parse_version
+
+    rng = random.Random(3)
+    extra = [
+        " ".join(rng.choice(["*", "*/5", "1-5", "5-1", "0,30", "jan", "mon-fri", "$", "7", "*/8", "1-31/2",
+                             "sun", "0-59/61", "12"]) for _ in range(5))
+        for _ in range(3000)
+    ]
+    used = 0
+    for version in ("1.4", "1.5", "1.6.4", "1.6"):
+        parsed_version = parse_version(version)
+        for text in schedule_strings() + extra:
+            fast = _fast_cron(text, parsed_version)
+            if fast is None:
+                continue
+            used += 1
+            slow = parse_slow(text, parsed_version)
+            assert slow.kind == "cron" and not slow.quirks, (version, text)
+            assert slow.bits == fast, (version, text)
+    assert used > 500

@@ -30,6 +30,7 @@ _DAY = timedelta(days=1)
 _SEARCH_YEARS = 400  # the Gregorian calendar repeats every 400 years
 
 
+@lru_cache(maxsize=8192)
 def _bit_list(bits: int, count: int, low: int = 0) -> tuple[int, ...]:
     return tuple(low + i for i in range(count) if bits >> i & 1)
 

@@ -491,8 +491,94 @@ _INTERVAL_LIKE = re.compile(r"[ \t\n\v\f\r]*[+-]?[0-9]+[ \t\n\v\f\r]*sec", re.IG
 _OTHER_UNIT = re.compile(r"\s*[0-9]+\s*(min|minutes?|mins|hours?|hrs?|days?)\s*$", re.IGNORECASE)
 
 
+# Fast path: a clean five-field line of printable ASCII whose elements are '*', numbers of at most
+# 9 digits or 3-letter names, each with an optional range and step. Anything else, and anything the
+# fast path would have to reject or flag, goes to the character-by-character reader, so both paths
+# agree by construction (and a test compares them on every generated string).
+_FAST_LINE = re.compile(
+    r"[ \t]*([!-~]+)[ \t]+([!-~]+)[ \t]+([!-~]+)[ \t]+([!-~]+)[ \t]+([!-~]+)[ \t]*\Z"
+)
+_FAST_ELEMENT = re.compile(r"(\*|[0-9]{1,9}|[A-Za-z]{3})(?:-([0-9]{1,9}|[A-Za-z]{3}))?(?:/([0-9]{1,9}))?\Z")
+_STAR_FLAGS = (MIN_STAR, HR_STAR, DOM_STAR, 0, DOW_STAR)
+
+
+def _fast_value(token: str, field: int) -> int:
+    if "0" <= token[0] <= "9":
+        return int(token)
+    names = _NAMES[field]
+    if names is None:
+        return -1
+    lowered = token.lower()
+    for index, name in enumerate(names):
+        if lowered == name:
+            return index + _BOUNDS[field][0]
+    return -1
+
+
+def _fast_cron(text: str, version: PgCronVersion) -> CronBits | None:
+    """The bits of a clean schedule, or None to let the full reader decide."""
+    if len(text) >= MAX_LENGTH:
+        return None
+    line = _FAST_LINE.match(text)
+    if line is None:
+        return None
+    flags = 0
+    values = [0, 0, 0, 0, 0]
+    for field in range(5):
+        spec = line.group(field + 1)
+        if field == 2 and spec == "$":
+            if not version.has_last_day:
+                return None
+            flags |= DOM_LAST
+            continue
+        low, high = _BOUNDS[field]
+        if spec[0] == "*":
+            flags |= _STAR_FLAGS[field]
+        bits = 0
+        for element in spec.split(","):
+            match = _FAST_ELEMENT.match(element)
+            if match is None:
+                return None
+            first, last, step_text = match.groups()
+            if first == "*":
+                if last is not None:
+                    return None
+                start, stop = low, high
+            else:
+                start = _fast_value(first, field)
+                if last is None:
+                    if step_text is not None or not low <= start <= high:
+                        return None
+                    bits |= 1 << (start - low)
+                    continue
+                stop = _fast_value(last, field)
+                if not (low <= start <= stop <= high):
+                    return None
+            if step_text is None:
+                bits |= ((1 << (stop - start + 1)) - 1) << (start - low)
+                continue
+            step = int(step_text)
+            if step <= 0 or step > high:
+                return None
+            for value in range(start - low, stop - low + 1, step):
+                bits |= 1 << value
+        values[field] = bits
+    dow = values[4]
+    if dow & 0x81:
+        dow |= 0x81
+    return CronBits(values[0], values[1], values[2], values[3], dow, flags)
+
+
 def parse(text: str, version: PgCronVersion) -> ParseResult:
     """Decide as pg_cron ``version`` does, and collect the quirks of an accepted schedule."""
+    fast = _fast_cron(text, version)
+    if fast is not None:
+        return ParseResult("cron", fast, 0, [], "", None, "")
+    return parse_slow(text, version)
+
+
+def parse_slow(text: str, version: PgCronVersion) -> ParseResult:
+    """The character-by-character reader alone (what :func:`parse` falls back to)."""
     quirks: list[Quirk] = []
     if "\x00" in text:
         return ParseResult("", None, 0, quirks, "PostgreSQL text cannot contain NUL characters",

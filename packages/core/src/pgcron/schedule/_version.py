@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pgcron.errors import UnsupportedFeature
 
@@ -63,6 +64,7 @@ class PgCronVersion:
         return (self.major, self.minor) >= (1, 6)
 
 
+@lru_cache(maxsize=64)
 def parse_version(text: str | PgCronVersion) -> PgCronVersion:
     """Read ``"1.6"``, ``"1.6.5"``, ``"1.4-1"`` (an extversion) or ``"v1.5.2"``.
 
