@@ -1,9 +1,50 @@
-"""CLI: `pgcron doctor` (not built yet)."""
+"""CLI: `pgcron doctor` — preflight checks with fix hints (docs/doctor.md).
+
+Exit codes: 0 no FAIL (WARN allowed unless --strict), 1 a FAIL (or with --strict a WARN), or an error.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+
 import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from pgcron.cli.plan import connect, dsn_option, fail, json_option
+from pgcron.doctor import Status, run_doctor
+from pgcron.errors import PgCronError
+
+_STYLE = {Status.PASS: "green", Status.WARN: "yellow", Status.FAIL: "red", Status.SKIP: "dim"}
+
+
+@click.command("doctor")
+@click.option("--strict", is_flag=True, help="Exit 1 on WARN too.")
+@dsn_option
+@json_option
+def doctor_cmd(strict: bool, dsn: str, as_json: bool) -> None:
+    """Check the pg_cron installation: preload, database, mode, limits, roles, commands, history."""
+    try:
+        with connect(dsn) as conn:
+            checks = run_doctor(conn)
+    except PgCronError as exc:
+        fail(exc, as_json)
+        return
+    bad = {Status.FAIL, Status.WARN} if strict else {Status.FAIL}
+    if as_json:
+        click.echo(json.dumps({"checks": [c.to_dict() for c in checks]}, indent=2))
+    else:
+        out = Console(highlight=False)
+        table = Table("status", "check", "detail", "fix", show_lines=False)
+        for c in checks:
+            detail = escape(c.detail) + "".join(f"\n  • {escape(i)}" for i in c.items)
+            table.add_row(f"[{_STYLE[c.status]}]{c.status.value}[/]", c.name, detail, escape(c.hint))
+        out.print(table)
+    sys.exit(1 if any(c.status in bad for c in checks) else 0)
 
 
 def register(group: click.Group) -> None:
-    """Add this family's commands to the top-level group."""
+    """Add `doctor` to the top-level group."""
+    group.add_command(doctor_cmd)

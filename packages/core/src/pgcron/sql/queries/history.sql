@@ -39,7 +39,8 @@ SELECT count(*) AS rows
 -- name: history_index_status
 -- Which indexes cron.job_run_details has on (jobid, …), and whether this role may add one (table owner).
 SELECT c.oid IS NOT NULL AS table_present,
-       coalesce(c.reltuples, 0)::bigint AS rows_estimate,
+       CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint
+            ELSE (SELECT count(*) FROM cron.job_run_details) END AS rows_estimate,
        pg_catalog.pg_total_relation_size(c.oid) AS total_bytes,
        pg_catalog.pg_get_userbyid(c.relowner) AS owner,
        (pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE')
