@@ -61,6 +61,12 @@ class Bench:
         self.dsn = dsn
         self.host, self.port = _server_address(dsn)
         self.admin = psycopg.connect(dsn, autocommit=True)
+        # Two runners on one server would rebuild each other's tables mid-run: refuse the second.
+        locked = self.admin.execute(
+            "SELECT pg_try_advisory_lock(hashtext('pgcron case benchmark'))"
+        ).fetchone()
+        if not (locked and locked[0]):
+            raise SystemExit("another case benchmark is running against this server; wait for it to finish")
         self.admin.execute(jobs.SCHEMA_SQL)
         self.proxy = WireProxy(self.host, self.port)
         self.proxy_dsn = _with_port(dsn, self.proxy.port)
@@ -256,13 +262,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--scale", default="10000,100000", help="extra sizes for (a) and (b), comma-separated"
     )
     parser.add_argument("--skip-airflow", action="store_true", help="skip method (c)")
+    parser.add_argument(
+        "--dev-server",
+        action="store_true",
+        help="start a throwaway server with `pgcron dev up --name bench` and remove it afterwards "
+        "(the default when no --dsn, $PGCRON_BENCH_DSN or $PGCRON_DSN is given)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep schema 'bench' afterwards")
     parser.add_argument("--out", type=Path, default=measure.BENCH_DIR / "results" / "case.json")
     parser.add_argument("--plots", type=Path, default=measure.BENCH_DIR.parent / "docs" / "img")
     parser.add_argument("--no-plots", action="store_true")
     args = parser.parse_args(argv)
-    if not args.dsn:
-        parser.error("no server: pass --dsn or set PGCRON_BENCH_DSN (see docs/benchmarks.md)")
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
     args.scale_rows = [int(v) for v in args.scale.split(",") if v.strip()]
@@ -275,7 +285,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     args = parse_args(sys.argv[1:] if argv is None else argv)
     started = time.monotonic()
-    results = run(args)
+    if args.dev_server or not args.dsn:
+        from pgcron import dev
+
+        state = dev.up("bench", use_env=False)
+        args.dsn = state.dsn
+        try:
+            results = run(args)
+        finally:
+            dev.down("bench", purge=True)
+    else:
+        results = run(args)
     results["meta"]["runner_seconds"] = round(time.monotonic() - started, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
