@@ -237,14 +237,20 @@ class AsyncClient:
         since: datetime | timedelta | None = None,
         limit: int = 100,
     ) -> list[Run]:
-        """Recent runs, newest first, with the engine's status. ``status`` filters on that status;
-        ``since`` is a datetime or a timedelta back from now (unstarted runs always match)."""
+        """Recent runs, newest first, with the engine's status.
+
+        ``job`` is a ``Job``, a jobid (also of an unscheduled job: its runs remain) or a name (resolved to a
+        current job). ``status`` filters on the engine's status (one or several); ``since`` is a datetime or
+        a timedelta back from now (runs not started yet always match).
+        """
         if limit < 1:
             raise PgCronError(f"limit must be at least 1, got {limit}")
         caps = await self.capabilities()
         jobid: int | None = None
         if isinstance(job, Job):
             jobid = job.jobid
+        elif isinstance(job, int) and not isinstance(job, bool):
+            jobid = job  # run rows outlive their job: no lookup
         elif job is not None:
             jobid = (await self.job(job)).jobid
         wanted = base.coerce_statuses(status)
