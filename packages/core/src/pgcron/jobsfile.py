@@ -275,6 +275,7 @@ class _Validator:
             return [], {}
         specs: list[JobSpec] = []
         sources: dict[str, str] = {}
+        seen: dict[str, str] = {}
         for index, raw in enumerate(value):
             where = f"jobs[{index}]"
             if not isinstance(raw, dict):
@@ -282,11 +283,13 @@ class _Validator:
                 continue
             name = raw.get("name")
             label = f"{name!r} ({where})" if isinstance(name, str) else where
+            if isinstance(name, str) and name in seen:
+                self.problem(label, "name", f"duplicate job name; also used by {seen[name]}")
+                continue
+            if isinstance(name, str):
+                seen[name] = where
             spec = self.job(raw, defaults, label)
             if spec is None:
-                continue
-            if spec.name in sources:
-                self.problem(label, "name", f"duplicate job name; also used by {sources[spec.name]}")
                 continue
             sources[spec.name] = where
             specs.append(spec)
