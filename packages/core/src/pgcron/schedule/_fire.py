@@ -122,8 +122,10 @@ def _iter_days(matcher: CronMatcher, start: date, loose: bool) -> Iterator[tuple
             year += 1
 
 
-def _offset(zone: tzinfo, wall: datetime) -> timedelta:
-    off = wall.replace(tzinfo=zone).utcoffset()
+@lru_cache(maxsize=65536)
+def _midnight_offset(zone: tzinfo, day: date) -> timedelta:
+    """UTC offset at the wall-clock start of ``day`` (cached: many schedules share days)."""
+    off = datetime(day.year, day.month, day.day, tzinfo=zone).utcoffset()
     assert off is not None
     return off
 
@@ -147,9 +149,14 @@ def next_fire_times(matcher: CronMatcher, after: datetime, count: int, zone: tzi
     start_day = first.astimezone(zone).date() - _DAY  # the day before may hold a repeated hour
     loose = matcher.dom_last
     for day, uncertain in _iter_days(matcher, start_day, loose):
-        midnight = datetime(day.year, day.month, day.day)
-        off_start = _offset(zone, midnight)
-        off_end = _offset(zone, midnight + _DAY)
+        off_start = _midnight_offset(zone, day)
+        off_end = _midnight_offset(zone, day + _DAY)
+        if uncertain and off_start == off_end == _midnight_offset(zone, day + 2 * _DAY):
+            # no offset change within 48 hours: "24 hours later is the 1st" is the calendar's rule
+            is_last = (day + _DAY).day == 1
+            if not matcher.exact_day(day.day, (day.weekday() + 1) % 7, is_last):
+                continue
+            uncertain = False
         if off_start == off_end and not uncertain:
             _collect_fixed_day(matcher, day, off_start, first, count, zone, results)
         else:

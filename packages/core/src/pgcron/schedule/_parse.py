@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pgcron.schedule._version import PgCronVersion
 
@@ -522,51 +523,57 @@ def _fast_cron(text: str, version: PgCronVersion) -> CronBits | None:
     line = _FAST_LINE.match(text)
     if line is None:
         return None
+    has_last_day = version.has_last_day
     flags = 0
     values = [0, 0, 0, 0, 0]
-    for field in range(5):
-        spec = line.group(field + 1)
-        if field == 2 and spec == "$":
-            if not version.has_last_day:
-                return None
-            flags |= DOM_LAST
-            continue
-        low, high = _BOUNDS[field]
-        if spec[0] == "*":
-            flags |= _STAR_FLAGS[field]
-        bits = 0
-        for element in spec.split(","):
-            match = _FAST_ELEMENT.match(element)
-            if match is None:
-                return None
-            first, last, step_text = match.groups()
-            if first == "*":
-                if last is not None:
-                    return None
-                start, stop = low, high
-            else:
-                start = _fast_value(first, field)
-                if last is None:
-                    if step_text is not None or not low <= start <= high:
-                        return None
-                    bits |= 1 << (start - low)
-                    continue
-                stop = _fast_value(last, field)
-                if not (low <= start <= stop <= high):
-                    return None
-            if step_text is None:
-                bits |= ((1 << (stop - start + 1)) - 1) << (start - low)
-                continue
-            step = int(step_text)
-            if step <= 0 or step > high:
-                return None
-            for value in range(start - low, stop - low + 1, step):
-                bits |= 1 << value
-        values[field] = bits
+    for field, spec in enumerate(line.groups()):
+        parsed = _fast_field(spec, field, has_last_day)
+        if parsed is None:
+            return None
+        values[field], field_flags = parsed
+        flags |= field_flags
     dow = values[4]
     if dow & 0x81:
         dow |= 0x81
     return CronBits(values[0], values[1], values[2], values[3], dow, flags)
+
+
+@lru_cache(maxsize=32768)
+def _fast_field(spec: str, field: int, has_last_day: bool) -> tuple[int, int] | None:
+    """(bits, flags) of one clean field, cached: real schedules reuse a few thousand field texts."""
+    if field == 2 and spec == "$":
+        return (0, DOM_LAST) if has_last_day else None
+    low, high = _BOUNDS[field]
+    flags = _STAR_FLAGS[field] if spec[0] == "*" else 0
+    bits = 0
+    for element in spec.split(","):
+        match = _FAST_ELEMENT.match(element)
+        if match is None:
+            return None
+        first, last, step_text = match.groups()
+        if first == "*":
+            if last is not None:
+                return None
+            start, stop = low, high
+        else:
+            start = _fast_value(first, field)
+            if last is None:
+                if step_text is not None or not low <= start <= high:
+                    return None
+                bits |= 1 << (start - low)
+                continue
+            stop = _fast_value(last, field)
+            if not (low <= start <= stop <= high):
+                return None
+        if step_text is None:
+            bits |= ((1 << (stop - start + 1)) - 1) << (start - low)
+            continue
+        step = int(step_text)
+        if step <= 0 or step > high:
+            return None  # rejected (1.6.5+) or a quirk: the full reader says which
+        for value in range(start - low, stop - low + 1, step):
+            bits |= 1 << value
+    return bits, flags
 
 
 def parse(text: str, version: PgCronVersion) -> ParseResult:

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pgcron.errors import ScheduleError, UnsupportedFeature
 from pgcron.schedule._describe import describe_cron
 from pgcron.schedule._fire import CronMatcher, _is_utc, next_fire_times
-from pgcron.schedule._parse import CronBits, Quirk, parse
+from pgcron.schedule._parse import CronBits, Quirk, _fast_cron, parse
 from pgcron.schedule._version import PgCronVersion, parse_version
 
 logger = logging.getLogger(__name__)
@@ -94,16 +94,14 @@ class Schedule:
         if self.kind == "interval":
             assert self.interval is not None
             return [(after + self.interval * k).astimezone(zone) for k in range(1, n + 1)]
-        assert self._matcher is not None
-        return next_fire_times(self._matcher, after, n, zone)
+        return next_fire_times(self._cron_matcher(), after, n, zone)
 
     @property
     def never_fires(self) -> bool:
         """True for cron schedules that match no minute at all (``0 0 31 2 *``, ``@yearly`` on 1.6)."""
         if self.kind != "cron":
             return False
-        assert self._matcher is not None
-        return not next_fire_times(self._matcher, datetime(2000, 1, 1, tzinfo=UTC), 1, UTC)
+        return not next_fire_times(self._cron_matcher(), datetime(2000, 1, 1, tzinfo=UTC), 1, UTC)
 
     def describe(self) -> str:
         """What pg_cron will do, in plain English, e.g. "At 12:00 on the last day of every month"."""
@@ -117,7 +115,6 @@ class Schedule:
             seconds = int(self.interval.total_seconds())
             every = "Every second" if seconds == 1 else f"Every {seconds} seconds"
             return f"{every}, measured from the start of one run to the start of the next"
-        assert self._matcher is not None
         if self.never_fires:
             if self.bits is not None and self.bits.month == 0 and self.text.lstrip().startswith("@"):
                 return (
@@ -125,15 +122,27 @@ class Schedule:
                     "month, so the job never runs"
                 )
             return "Never: no date matches this schedule"
-        return describe_cron(self._matcher)
+        return describe_cron(self._cron_matcher())
 
     def __str__(self) -> str:
         return self.text
+
+    def _cron_matcher(self) -> CronMatcher:
+        """Precomputed minute/hour lists and day rule, built on first use (parsing stays cheap)."""
+        matcher = self._matcher
+        if matcher is None:
+            assert self.bits is not None
+            matcher = CronMatcher(self.bits)
+            object.__setattr__(self, "_matcher", matcher)  # a cache on an immutable value
+        return matcher
 
 
 @lru_cache(maxsize=65536)
 def _parse_cached(text: str, version_text: str, strict: bool) -> Schedule:
     version = parse_version(version_text)
+    fast = _fast_cron(text, version)
+    if fast is not None:  # a clean five-field line: no quirks, nothing to refuse
+        return Schedule(text, version.label, strict, "cron", None, (), fast, version, None)
     result = parse(text, version)
     if not result.kind:
         position = result.error_position
@@ -156,7 +165,6 @@ def _parse_cached(text: str, version_text: str, strict: bool) -> Schedule:
             quirks=tuple(q.code for q in result.quirks),
         )
     interval = timedelta(seconds=result.seconds) if result.kind == "interval" else None
-    matcher = CronMatcher(result.bits) if result.kind == "cron" and result.bits else None
     return Schedule(
         text=text,
         pgcron_version=version.label,
@@ -166,7 +174,7 @@ def _parse_cached(text: str, version_text: str, strict: bool) -> Schedule:
         quirks=tuple(result.quirks),
         bits=result.bits,
         _version=version,
-        _matcher=matcher,
+        _matcher=None,
     )
 
 

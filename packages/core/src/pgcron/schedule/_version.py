@@ -36,7 +36,7 @@ class PgCronVersion:
 
     @property
     def label(self) -> str:
-        return f"{self.major}.{self.minor}.{self.patch}"
+        return _label(self.major, self.minor, self.patch)
 
     @property
     def has_intervals(self) -> bool:
@@ -62,6 +62,11 @@ class PgCronVersion:
     def yearly_never_fires(self) -> bool:
         """``@yearly``/``@annually`` set no month bit (1.6.0+)."""
         return (self.major, self.minor) >= (1, 6)
+
+
+@lru_cache(maxsize=64)
+def _label(major: int, minor: int, patch: int) -> str:
+    return f"{major}.{minor}.{patch}"
 
 
 @lru_cache(maxsize=64)
