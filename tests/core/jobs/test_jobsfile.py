@@ -10,7 +10,13 @@ import jsonschema
 import pytest
 import yaml
 
-from pgcron.jobsfile import JobsFileError, format_duration, load_jobs_file, parse_duration, parse_jobs_document
+from pgcron.jobsfile import (
+    JobsFileError,
+    format_duration,
+    load_jobs_file,
+    parse_duration,
+    parse_jobs_document,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ROOT / "examples"
@@ -26,7 +32,9 @@ def test_toml_and_yaml_examples_declare_the_same_jobs() -> None:
     names = [j.name for j in toml_file.jobs]
     assert names == ["expire-reservations", "purge-events", "refresh-daily-sales"]
     refresh = toml_file.jobs[2]
-    assert refresh.command.endswith("REFRESH MATERIALIZED VIEW CONCURRENTLY shop.daily_sales")  # from sql_file
+    assert refresh.command.endswith(
+        "REFRESH MATERIALIZED VIEW CONCURRENTLY shop.daily_sales"
+    )  # from sql_file
     assert toml_file.jobs[0].timeout == timedelta(seconds=30)
     assert toml_file.jobs[1].tags == ("shop",)  # from [defaults]
 
@@ -34,8 +42,10 @@ def test_toml_and_yaml_examples_declare_the_same_jobs() -> None:
 @pytest.mark.parametrize("name", ["jobs.toml", "jobs.yaml"])
 def test_examples_match_the_published_json_schema(name: str) -> None:
     path = EXAMPLES / name
-    document = yaml.safe_load(path.read_text()) if name.endswith(".yaml") else __import__("tomllib").loads(
-        path.read_text()
+    document = (
+        yaml.safe_load(path.read_text())
+        if name.endswith(".yaml")
+        else __import__("tomllib").loads(path.read_text())
     )
     jsonschema.validate(document, SCHEMA)
 
@@ -79,11 +89,21 @@ def test_every_problem_names_file_job_and_field(tmp_path: Path) -> None:
         ({"namespace": "a:b", "jobs": []}, "namespace"),
         ({"namespace": "ok", "retention": {"keep": "forever"}}, "retention.keep"),
         ({"namespace": "ok", "retention": {"keep": "7d", "scope": "galaxy"}}, "retention.scope"),
-        ({"namespace": "ok", "jobs": [{"name": "_retention", "schedule": "@daily", "command": "SELECT 1"}]},
-         "name"),
+        (
+            {
+                "namespace": "ok",
+                "jobs": [{"name": "_retention", "schedule": "@daily", "command": "SELECT 1"}],
+            },
+            "name",
+        ),
         ({"namespace": "ok", "jobs": [{"name": "x", "schedule": "@daily", "command": "  "}]}, "command"),
-        ({"namespace": "ok", "jobs": [{"name": "x", "schedule": "@daily", "command": "SELECT 1",
-                                       "active": "yes"}]}, "active"),
+        (
+            {
+                "namespace": "ok",
+                "jobs": [{"name": "x", "schedule": "@daily", "command": "SELECT 1", "active": "yes"}],
+            },
+            "active",
+        ),
     ],
 )
 def test_invalid_documents(doc: dict[str, object], field: str) -> None:
@@ -99,8 +119,16 @@ def test_unparseable_text_reports_the_format() -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("30s", 30), ("15m", 900), ("2h", 7200), ("7d", 604800), ("1h30m", 5400), ("1w", 604800), (45, 45),
-     ("250ms", 0.25)],
+    [
+        ("30s", 30),
+        ("15m", 900),
+        ("2h", 7200),
+        ("7d", 604800),
+        ("1h30m", 5400),
+        ("1w", 604800),
+        (45, 45),
+        ("250ms", 0.25),
+    ],
 )
 def test_parse_duration(text: object, seconds: float) -> None:
     assert parse_duration(text).total_seconds() == seconds

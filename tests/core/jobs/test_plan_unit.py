@@ -10,8 +10,15 @@ from pgcron.models import JobSpec
 from pgcron.plan import Action, LiveJob, PlanConflict, compute_plan
 
 
-def live(name: str, jobid: int = 1, *, schedule: str = "* * * * *", command: str = "SELECT 1",
-         active: bool = True, record: dict[str, object] | None = None) -> LiveJob:
+def live(
+    name: str,
+    jobid: int = 1,
+    *,
+    schedule: str = "* * * * *",
+    command: str = "SELECT 1",
+    active: bool = True,
+    record: dict[str, object] | None = None,
+) -> LiveJob:
     return LiveJob(jobid, name, schedule, command, "postgres", "app", active, record)
 
 
@@ -20,15 +27,24 @@ def plan(specs: list[JobSpec], jobs: list[LiveJob], **kw: object):  # type: igno
 
 
 def test_create_update_unchanged_orphan() -> None:
-    specs = [JobSpec("a", "* * * * *", "SELECT 1"), JobSpec("b", "0 * * * *", "SELECT 2"),
-             JobSpec("c", "* * * * *", "SELECT 3")]
+    specs = [
+        JobSpec("a", "* * * * *", "SELECT 1"),
+        JobSpec("b", "0 * * * *", "SELECT 2"),
+        JobSpec("c", "* * * * *", "SELECT 3"),
+    ]
     p = plan(specs, [live("ns:a", 1), live("ns:b", 2, command="SELECT 99"), live("ns:old", 3)])
     actions = {c.name: c.action for c in p.changes}
-    assert actions == {"ns:a": Action.UNCHANGED, "ns:b": Action.UPDATE, "ns:c": Action.CREATE,
-                       "ns:old": Action.ORPHAN}
+    assert actions == {
+        "ns:a": Action.UNCHANGED,
+        "ns:b": Action.UPDATE,
+        "ns:c": Action.CREATE,
+        "ns:old": Action.ORPHAN,
+    }
     b = next(c for c in p.changes if c.name == "ns:b")
     assert {(f.field, f.before, f.after) for f in b.changes} == {
-        ("schedule", "* * * * *", "0 * * * *"), ("command", "SELECT 99", "SELECT 2")}
+        ("schedule", "* * * * *", "0 * * * *"),
+        ("command", "SELECT 99", "SELECT 2"),
+    }
     assert b.jobid == 2
     assert p.pending
 
@@ -53,8 +69,13 @@ def test_defaults_resolve_to_connection() -> None:
 
 
 def test_drift_is_live_versus_record() -> None:
-    record = {"schedule": "*/5 * * * *", "command": "SELECT 1", "database": "postgres", "username": "app",
-              "active": True}
+    record = {
+        "schedule": "*/5 * * * *",
+        "command": "SELECT 1",
+        "database": "postgres",
+        "username": "app",
+        "active": True,
+    }
     p = plan([JobSpec("a", "*/5 * * * *", "SELECT 1")], [live("ns:a", record=record)], has_record=True)
     change = p.changes[0]
     assert change.action is Action.UPDATE
@@ -62,8 +83,14 @@ def test_drift_is_live_versus_record() -> None:
 
 
 def test_record_only_fields_are_compared_when_a_record_exists() -> None:
-    record = {"schedule": "* * * * *", "command": "SELECT 1", "database": "postgres", "username": "app",
-              "active": True, "timeout_seconds": 30.0}
+    record = {
+        "schedule": "* * * * *",
+        "command": "SELECT 1",
+        "database": "postgres",
+        "username": "app",
+        "active": True,
+        "timeout_seconds": 30.0,
+    }
     spec = JobSpec("a", "* * * * *", "SELECT 1", timeout=timedelta(seconds=60), tags=("x",))
     change = plan([spec], [live("ns:a", record=record)], has_record=True).changes[0]
     assert change.action is Action.UPDATE and not change.cron_changes

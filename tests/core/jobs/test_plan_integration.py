@@ -1,0 +1,198 @@
+"""plan/apply against real pg_cron: idempotence, drift, namespace isolation, jobid and history kept."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from pgcron.errors import PermissionDenied
+from pgcron.jobsfile import load_jobs_file
+from pgcron.models import JobSpec
+from pgcron.plan import Action, PlanStale, apply_plan, desired_specs, plan_jobs
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[3]
+EXAMPLES = ROOT / "examples"
+
+
+def _jobs(conn: psycopg.Connection[Any], prefix: str) -> dict[str, tuple[Any, ...]]:
+    rows = conn.execute(
+        "SELECT jobname, jobid, schedule, command, database, username, active FROM cron.job"
+        " WHERE starts_with(jobname, %s)",
+        (prefix,),
+    ).fetchall()
+    return {r[0]: r[1:] for r in rows}
+
+
+def test_docs_example_is_the_example_file() -> None:
+    page = (ROOT / "docs" / "jobs-file.md").read_text()
+    block = re.search(r"```toml\n(# Jobs of the \"shop\".*?)```", page, re.S)
+    assert block is not None, "docs/jobs-file.md must show examples/jobs.toml in full"
+    assert block.group(1) == (EXAMPLES / "jobs.toml").read_text()
+
+
+@pytest.mark.parametrize("name", ["jobs.toml", "jobs.yaml"])
+def test_example_applies_and_second_plan_is_empty(
+    conn: psycopg.Connection[Any], namespace: str, name: str
+) -> None:
+    conn.execute((EXAMPLES / "setup.sql").read_text())
+    jobs_file = dataclasses.replace(load_jobs_file(EXAMPLES / name), namespace=namespace)
+    first = plan_jobs(conn, desired_specs(jobs_file), namespace=namespace)
+    assert first.summary()["create"] == 4 and first.pending
+    result = apply_plan(conn, first)
+    live = _jobs(conn, namespace)
+    assert set(live) == {
+        f"{namespace}:expire-reservations",
+        f"{namespace}:purge-events",
+        f"{namespace}:refresh-daily-sales",
+        f"{namespace}:_retention",
+    }
+    assert live[f"{namespace}:expire-reservations"][2] == "SELECT shop.expire_reservations()"
+    assert "pgcron.purge_history" in live[f"{namespace}:_retention"][2]
+    assert result.round_trips <= 10
+    second = plan_jobs(conn, desired_specs(jobs_file), namespace=namespace)
+    assert not second.pending, second.to_dict()
+    assert second.summary()["unchanged"] == 4
+    # timeouts are declared, so the watchdog job exists
+    assert conn.execute("SELECT count(*) FROM cron.job WHERE jobname = 'pgcron:job-timeouts'").fetchone() == (
+        1,
+    )
+    # the retention job really runs the purge procedure (scoped to the namespace)
+    conn.execute(live[f"{namespace}:_retention"][2])
+
+
+def test_drift_is_detected_and_repaired(conn: psycopg.Connection[Any], namespace: str) -> None:
+    specs = [JobSpec("a", "*/5 * * * *", "SELECT 1", active=False)]
+    apply_plan(conn, plan_jobs(conn, specs, namespace=namespace))
+    jobid = _jobs(conn, namespace)[f"{namespace}:a"][0]
+    conn.execute("SELECT cron.alter_job(%s, schedule := '*/7 * * * *')", (jobid,))
+    plan = plan_jobs(conn, specs, namespace=namespace)
+    (change,) = plan.changes
+    assert change.action is Action.UPDATE
+    assert [(d.field, d.before, d.after) for d in change.drift] == [
+        ("schedule", "*/5 * * * *", "*/7 * * * *")
+    ]
+    apply_plan(conn, plan)
+    assert _jobs(conn, namespace)[f"{namespace}:a"][1] == "*/5 * * * *"
+    after = plan_jobs(conn, specs, namespace=namespace)
+    assert not after.pending and not after.drifted
+
+
+def test_jobs_outside_the_namespace_are_never_touched(conn: psycopg.Connection[Any], namespace: str) -> None:
+    # Same prefix characters, different namespace: 'ns' owns 'ns:*' only.
+    outside = [f"{namespace}other", f"{namespace}x:y", namespace.rstrip("_")]
+    for name in outside:
+        conn.execute(
+            "SELECT cron.schedule_in_database(%s::text, '0 0 31 2 *', 'SELECT 42', current_database()::text,"
+            " NULL, false)",
+            (name,),
+        )
+    before = {n: v for n, v in _jobs(conn, namespace.rstrip("_")).items() if n in outside}
+    assert len(before) == 3
+    apply_plan(
+        conn,
+        plan_jobs(
+            conn, [JobSpec("mine", "0 0 31 2 *", "SELECT 1", active=False)], namespace=namespace, prune=True
+        ),
+    )
+    prune_all = plan_jobs(conn, [], namespace=namespace, prune=True)
+    assert [c.name for c in prune_all.by_action(Action.DELETE)] == [f"{namespace}:mine"]
+    apply_plan(conn, prune_all)
+    after = {n: v for n, v in _jobs(conn, namespace.rstrip("_")).items() if n in outside}
+    assert after == before
+    for name in outside:  # the job_prefix teardown misses the one without the trailing '_'
+        conn.execute("SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = %s", (name,))
+
+
+def test_update_keeps_jobid_and_history(conn: psycopg.Connection[Any], namespace: str) -> None:
+    v1 = [JobSpec("keep", "0 0 31 2 *", "SELECT 1", active=False)]
+    apply_plan(conn, plan_jobs(conn, v1, namespace=namespace))
+    jobid = _jobs(conn, namespace)[f"{namespace}:keep"][0]
+    conn.execute(
+        "INSERT INTO cron.job_run_details (jobid, runid, database, username, command, status, return_message,"
+        " start_time, end_time) SELECT %s, nextval('cron.runid_seq'), 'postgres', 'postgres', 'SELECT 1',"
+        " 'succeeded', '1 row', now() - g * interval '1 minute', now() - g * interval '1 minute'"
+        " FROM generate_series(1, 5) g",
+        (jobid,),
+    )
+    v2 = [JobSpec("keep", "0 3 * * *", "SELECT 2", active=True, description="changed")]
+    plan = plan_jobs(conn, v2, namespace=namespace)
+    assert {f.field for f in plan.changes[0].changes} == {"schedule", "command", "active", "description"}
+    apply_plan(conn, plan)
+    live = _jobs(conn, namespace)[f"{namespace}:keep"]
+    assert live[0] == jobid
+    assert live[1:3] == ("0 3 * * *", "SELECT 2") and live[5] is True
+    runs = conn.execute("SELECT count(*) FROM cron.job_run_details WHERE jobid = %s", (jobid,)).fetchone()
+    assert runs == (5,)
+    conn.execute("SELECT cron.alter_job(%s, active := false)", (jobid,))  # keep the shared server quiet
+
+
+def test_apply_refuses_a_stale_plan(conn: psycopg.Connection[Any], namespace: str) -> None:
+    specs = [JobSpec("s", "0 0 31 2 *", "SELECT 1", active=False)]
+    apply_plan(conn, plan_jobs(conn, specs, namespace=namespace))
+    plan = plan_jobs(conn, [JobSpec("s", "0 0 30 2 *", "SELECT 1", active=False)], namespace=namespace)
+    conn.execute(
+        "SELECT cron.alter_job(jobid, command := 'SELECT 3') FROM cron.job WHERE jobname = %s",
+        (f"{namespace}:s",),
+    )
+    with pytest.raises(PlanStale):
+        apply_plan(conn, plan)
+    assert _jobs(conn, namespace)[f"{namespace}:s"][1] == "0 0 31 2 *"  # nothing applied
+
+
+def test_apply_is_one_transaction(conn: psycopg.Connection[Any], namespace: str) -> None:
+    # The second create fails inside pg_cron (no such role): the first must not remain.
+    specs = [
+        JobSpec("ok", "0 0 31 2 *", "SELECT 1", active=False),
+        JobSpec("bad", "0 0 31 2 *", "SELECT 1", username="no_such_role_pgcron_test", active=False),
+    ]
+    with pytest.raises(psycopg.Error, match="does not exist"):
+        apply_plan(conn, plan_jobs(conn, specs, namespace=namespace))
+    assert _jobs(conn, namespace) == {}
+
+
+def test_ordinary_role_applies_its_own_jobs(plain_role: tuple[str, str], namespace: str) -> None:
+    role, dsn = plain_role
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        specs = [JobSpec("mine", "0 0 31 2 *", "SELECT 1")]
+        apply_plan(conn, plan_jobs(conn, specs, namespace=namespace))
+        assert not plan_jobs(conn, specs, namespace=namespace).pending
+        # schedule and command change through the same-name upsert (no EXECUTE on alter_job)
+        apply_plan(conn, plan_jobs(conn, [JobSpec("mine", "0 0 30 2 *", "SELECT 2")], namespace=namespace))
+        assert _jobs(conn, namespace)[f"{namespace}:mine"][1:3] == ("0 0 30 2 *", "SELECT 2")
+        with pytest.raises(PermissionDenied, match="alter_job"):
+            apply_plan(
+                conn,
+                plan_jobs(
+                    conn, [JobSpec("mine", "0 0 30 2 *", "SELECT 2", active=False)], namespace=namespace
+                ),
+            )
+
+
+def test_cli_plan_exit_codes(engine_dsn: str, namespace: str, tmp_path: Path) -> None:
+    path = tmp_path / "jobs.yaml"
+    path.write_text(
+        f"namespace: {namespace}\njobs:\n  - name: cli\n    schedule: '0 0 31 2 *'\n"
+        "    command: SELECT 1\n    active: false\n"
+    )
+    env = {**os.environ, "PGCRON_DSN": engine_dsn}
+    cli = [sys.executable, "-m", "pgcron"]
+    plan = subprocess.run([*cli, "plan", str(path)], env=env, capture_output=True, text=True)
+    assert plan.returncode == 2, plan.stderr
+    assert "1 to create" in plan.stdout
+    applied = subprocess.run([*cli, "apply", str(path), "--yes"], env=env, capture_output=True, text=True)
+    assert applied.returncode == 0, applied.stderr
+    again = subprocess.run([*cli, "plan", str(path), "--json"], env=env, capture_output=True, text=True)
+    assert again.returncode == 0 and '"pending": false' in again.stdout
+    path.write_text("namespace: pgcron\njobs: []\n")
+    bad = subprocess.run([*cli, "plan", str(path)], env=env, capture_output=True, text=True)
+    assert bad.returncode == 1 and "reserved" in bad.stderr
