@@ -10,7 +10,6 @@ from typing import Any
 
 import psycopg
 import pytest
-
 from pgcron.schema import install
 
 
@@ -28,7 +27,7 @@ def conn(engine_dsn: str) -> Iterator[psycopg.Connection[Any]]:
 
 @pytest.fixture
 def namespace(engine_dsn: str, job_prefix: str) -> Iterator[str]:
-    """A namespace whose jobs ('<ns>:<name>') start with job_prefix; records and run rows are removed after."""
+    """A namespace whose jobs ('<ns>:<name>') start with job_prefix; records and runs are removed after."""
     ns = job_prefix  # 't_<hex>_' is a valid namespace
     yield ns
     with psycopg.connect(engine_dsn, autocommit=True) as c:

@@ -109,9 +109,10 @@ def test_timezone_is_honoured() -> None:
     daily = Schedule.parse("30 6 * * *")
     start = datetime(2026, 3, 1, 21, 30, 0, 50000, tzinfo=UTC)
     runs = [AuditRun(1, RunStatus.SUCCEEDED, start, start)]
-    window = dict(
-        since=datetime(2026, 3, 1, 12, 0, tzinfo=UTC), until=datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
-    )
+    window = {
+        "since": datetime(2026, 3, 1, 12, 0, tzinfo=UTC),
+        "until": datetime(2026, 3, 2, 12, 0, tzinfo=UTC),
+    }
     tokyo, n_tokyo = audit_job(1, "x", daily, runs, timezone="Asia/Tokyo", **window)  # type: ignore[arg-type]
     gmt, _ = audit_job(1, "x", daily, runs, timezone="GMT", **window)  # type: ignore[arg-type]
     assert n_tokyo == 1 and tokyo == []

@@ -9,7 +9,6 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-
 from pgcron.jobsfile import (
     JobsFileError,
     format_duration,

@@ -12,7 +12,6 @@ from typing import Any
 
 import psycopg
 import pytest
-
 from pgcron.errors import PermissionDenied
 from pgcron.jobsfile import load_jobs_file
 from pgcron.models import JobSpec
@@ -35,7 +34,7 @@ def _jobs(conn: psycopg.Connection[Any], prefix: str) -> dict[str, tuple[Any, ..
 
 def test_docs_example_is_the_example_file() -> None:
     page = (ROOT / "docs" / "jobs-file.md").read_text()
-    block = re.search(r"```toml\n(# Jobs of the \"shop\".*?)```", page, re.S)
+    block = re.search(r"```toml\n(# Jobs of the \"shop\".*?)```", page, re.DOTALL)
     assert block is not None, "docs/jobs-file.md must show examples/jobs.toml in full"
     assert block.group(1) == (EXAMPLES / "jobs.toml").read_text()
 
@@ -161,7 +160,7 @@ def test_apply_is_one_transaction(conn: psycopg.Connection[Any], namespace: str)
 
 
 def test_ordinary_role_applies_its_own_jobs(plain_role: tuple[str, str], namespace: str) -> None:
-    role, dsn = plain_role
+    _role, dsn = plain_role
     with psycopg.connect(dsn, autocommit=True) as conn:
         specs = [JobSpec("mine", "0 0 31 2 *", "SELECT 1")]
         apply_plan(conn, plan_jobs(conn, specs, namespace=namespace))
@@ -186,13 +185,17 @@ def test_cli_plan_exit_codes(engine_dsn: str, namespace: str, tmp_path: Path) ->
     )
     env = {**os.environ, "PGCRON_DSN": engine_dsn}
     cli = [sys.executable, "-m", "pgcron"]
-    plan = subprocess.run([*cli, "plan", str(path)], env=env, capture_output=True, text=True)
+    plan = subprocess.run([*cli, "plan", str(path)], env=env, capture_output=True, text=True, check=False)
     assert plan.returncode == 2, plan.stderr
     assert "1 to create" in plan.stdout
-    applied = subprocess.run([*cli, "apply", str(path), "--yes"], env=env, capture_output=True, text=True)
+    applied = subprocess.run(
+        [*cli, "apply", str(path), "--yes"], env=env, capture_output=True, text=True, check=False
+    )
     assert applied.returncode == 0, applied.stderr
-    again = subprocess.run([*cli, "plan", str(path), "--json"], env=env, capture_output=True, text=True)
+    again = subprocess.run(
+        [*cli, "plan", str(path), "--json"], env=env, capture_output=True, text=True, check=False
+    )
     assert again.returncode == 0 and '"pending": false' in again.stdout
     path.write_text("namespace: pgcron\njobs: []\n")
-    bad = subprocess.run([*cli, "plan", str(path)], env=env, capture_output=True, text=True)
+    bad = subprocess.run([*cli, "plan", str(path)], env=env, capture_output=True, text=True, check=False)
     assert bad.returncode == 1 and "reserved" in bad.stderr

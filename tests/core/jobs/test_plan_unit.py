@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-
 from pgcron.models import JobSpec
 from pgcron.plan import Action, LiveJob, PlanConflict, compute_plan
 
