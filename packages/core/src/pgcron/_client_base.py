@@ -44,7 +44,9 @@ _SIGNATURES = {
 # --------------------------------------------------------------------------- errors
 
 
-def _role_of(exc: psycopg.Error) -> str:
+def _role_of(exc: psycopg.Error, role: str | None) -> str:
+    if role:
+        return role
     pgconn = getattr(exc, "pgconn", None)
     user = getattr(pgconn, "user", None) if pgconn is not None else None
     if isinstance(user, bytes) and user:
@@ -52,8 +54,10 @@ def _role_of(exc: psycopg.Error) -> str:
     return "<role>"
 
 
-def translate_error(exc: psycopg.Error, *, connecting: bool = False) -> errors.PgCronError:
-    """Map a psycopg error to the ``pgcron.errors`` class that names the fix."""
+def translate_error(
+    exc: psycopg.Error, *, connecting: bool = False, role: str | None = None
+) -> errors.PgCronError:
+    """Map a psycopg error to the ``pgcron.errors`` class that names the fix (``role`` goes into GRANTs)."""
     diag = getattr(exc, "diag", None)
     sqlstate = getattr(exc, "sqlstate", None)
     primary = (getattr(diag, "message_primary", None) or str(exc)).strip()
@@ -109,7 +113,7 @@ def translate_error(exc: psycopg.Error, *, connecting: bool = False) -> errors.P
             **context,
         )
     if sqlstate == "42501" or "permission denied" in lowered or "must be superuser" in lowered:
-        return _permission_error(primary, detail, _role_of(exc), context)
+        return _permission_error(primary, detail, _role_of(exc, role), context)
     if "could not find valid entry for job" in lowered or "does not exist or you don't own it" in lowered:
         return errors.JobNotFound(
             f"{primary}: no such job is visible to this role. List jobs with `pgcron jobs`.", **context

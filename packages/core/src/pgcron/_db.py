@@ -96,7 +96,7 @@ class Database:
                 with conn.transaction(force_rollback=force_rollback):
                     yield conn
             except psycopg.Error as exc:
-                raise translate_error(exc) from exc
+                raise translate_error(exc, role=conn.info.user) from exc
             finally:
                 self._current = previous
 
@@ -110,7 +110,7 @@ class Database:
                         return []
                     return cur.fetchall()
             except psycopg.Error as exc:
-                raise translate_error(exc) from exc
+                raise translate_error(exc, role=conn.info.user) from exc
 
     def fetch_one(self, query: str, params: Params | None = None) -> Row | None:
         """The first row of a named query, or None."""
@@ -124,4 +124,4 @@ class Database:
                 with conn.transaction():
                     conn.execute(sql_text)
             except psycopg.Error as exc:
-                raise translate_error(exc) from exc
+                raise translate_error(exc, role=conn.info.user) from exc

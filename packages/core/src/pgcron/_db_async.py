@@ -104,7 +104,7 @@ class AsyncDatabase:
                 async with conn.transaction(force_rollback=force_rollback):
                     yield conn
             except psycopg.Error as exc:
-                raise translate_error(exc) from exc
+                raise translate_error(exc, role=conn.info.user) from exc
             finally:
                 self._current = previous
 
@@ -118,7 +118,7 @@ class AsyncDatabase:
                         return []
                     return await cur.fetchall()
             except psycopg.Error as exc:
-                raise translate_error(exc) from exc
+                raise translate_error(exc, role=conn.info.user) from exc
 
     async def fetch_one(self, query: str, params: Params | None = None) -> Row | None:
         """The first row of a named query, or None."""
@@ -132,4 +132,4 @@ class AsyncDatabase:
                 async with conn.transaction():
                     await conn.execute(sql_text)  # a trusted package file, never user input
             except psycopg.Error as exc:
-                raise translate_error(exc) from exc
+                raise translate_error(exc, role=conn.info.user) from exc
