@@ -122,6 +122,13 @@ def _preload(facts: Mapping[str, Any]) -> Check:
         )
     if launcher:
         return Check("preload", Status.PASS, "the pg_cron launcher is running, so pg_cron is preloaded")
+    if facts["extversion"] is not None:
+        return Check(
+            "preload",
+            Status.PASS,
+            "inferred: the pg_cron extension exists, and its install script "
+            "only succeeds when pg_cron is preloaded (shared_preload_libraries is not readable)",
+        )
     return Check(
         "preload",
         Status.SKIP,
@@ -151,6 +158,13 @@ def _extension(facts: Mapping[str, Any]) -> Check:
 
 def _launcher(facts: Mapping[str, Any]) -> Check:
     if facts["launcher_database"] is None:
+        if not (facts["is_superuser"] or facts["reads_all_stats"]):
+            return Check(
+                "launcher",
+                Status.SKIP,
+                "other roles' processes are hidden from this role",
+                f"GRANT pg_read_all_stats TO {facts['current_user']} (or run doctor as a superuser)",
+            )
         return Check(
             "launcher",
             Status.FAIL,
@@ -165,8 +179,12 @@ def _database_name(facts: Mapping[str, Any], settings: Mapping[str, str]) -> Che
     here = facts["current_database"]
     configured = settings.get("cron.database_name") or facts["launcher_database"]
     if configured is None:
+        # CREATE EXTENSION pg_cron only succeeds in cron.database_name (facts §8.1).
         return Check(
-            "cron.database_name", Status.SKIP, "not readable and no launcher visible", _SETTINGS_HINT
+            "cron.database_name",
+            Status.PASS,
+            f"{here!r}, inferred: the extension is installed here, which pg_cron allows only in "
+            "cron.database_name (not readable by this role)",
         )
     if configured != here:
         return Check(

@@ -43,7 +43,9 @@ CREATE OR REPLACE PROCEDURE pgcron.purge_history(
     p_batch integer DEFAULT 10000,
     p_jobname_prefix text DEFAULT NULL
 )
-    LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+    -- No SET clause: a procedure with one cannot COMMIT. pg_catalog is searched first anyway, and every
+    -- other name below is schema-qualified.
+    LANGUAGE plpgsql AS $$
 DECLARE
     v_cutoff timestamptz := clock_timestamp() - p_keep;
     v_low bigint;
@@ -57,7 +59,7 @@ BEGIN
     END IF;
     IF p_jobname_prefix IS NOT NULL THEN
         SELECT coalesce(array_agg(j.jobid), '{}') INTO v_jobids
-          FROM cron.job j WHERE starts_with(j.jobname::text, p_jobname_prefix);
+          FROM cron.job j WHERE pg_catalog.starts_with(j.jobname::text, p_jobname_prefix);
     END IF;
     SELECT min(d.runid) INTO v_low FROM cron.job_run_details d;
     -- runids grow with time: nothing after the newest run that started before the cutoff can qualify.

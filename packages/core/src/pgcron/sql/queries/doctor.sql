@@ -7,6 +7,7 @@ SELECT current_database() AS current_database,
        coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user), false)
            AS is_superuser,
        pg_catalog.pg_has_role(current_user, 'pg_read_all_settings', 'USAGE') AS reads_all_settings,
+       pg_catalog.pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS reads_all_stats,
        (SELECT e.extversion FROM pg_catalog.pg_extension e WHERE e.extname = 'pg_cron') AS extversion,
        (SELECT v.default_version FROM pg_catalog.pg_available_extensions v WHERE v.name = 'pg_cron')
            AS default_version,
