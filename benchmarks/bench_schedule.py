@@ -25,11 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _runner import best_of, report  # noqa: E402
-from croniter import croniter  # noqa: E402
-
-from pgcron import Schedule  # noqa: E402
-from pgcron.schedule import _schedule  # noqa: E402
+from _runner import best_of, report
+from croniter import croniter
+from pgcron import Schedule
+from pgcron.schedule import _schedule
 
 AFTER = datetime(2026, 5, 17, 8, 3, 27, tzinfo=UTC)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from click.testing import CliRunner
-
 from pgcron.cli import main
 
 
@@ -42,8 +41,17 @@ def test_check_json() -> None:
 
 
 def test_next_json_follows_dst() -> None:
-    code, out = run("next", "--json", "--timezone", "America/New_York", "--after", "2026-10-31T12:00:00",
-                    "-n", "2", "30 1 * * *")
+    code, out = run(
+        "next",
+        "--json",
+        "--timezone",
+        "America/New_York",
+        "--after",
+        "2026-10-31T12:00:00",
+        "-n",
+        "2",
+        "30 1 * * *",
+    )
     data = json.loads(out)
     assert code == 0
     assert data["next"] == ["2026-11-01T01:30:00-04:00", "2026-11-01T01:30:00-05:00"]
@@ -51,7 +59,9 @@ def test_next_json_follows_dst() -> None:
 
 
 def test_next_table_and_explain() -> None:
-    code, out = run("next", "--timezone", "Asia/Kathmandu", "--after", "2025-12-31T23:00:00", "-n", "1", "45 5 * * *")
+    code, out = run(
+        "next", "--timezone", "Asia/Kathmandu", "--after", "2025-12-31T23:00:00", "-n", "1", "45 5 * * *"
+    )
     assert code == 0 and "2026-01-01 05:45:00" in out and "2026-01-01 00:00:00" in out
     code, out = run("explain", "--compat", "50-10 * * * *")
     assert code == 0 and "8,9,10,50,51,52,53,54,55" in out and "reversed range" in out

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from schedule_generator import FACT_CASES, schedule_strings
-
 from pgcron import Schedule, ScheduleError
+from schedule_generator import FACT_CASES, schedule_strings
 
 pytestmark = pytest.mark.integration
 
@@ -50,20 +49,21 @@ def _check(dsn: str, prefix: str, version: str) -> None:
         (text, real[text], ours) for text in STRINGS if (ours := _ours(text, version)) != real[text]
     ]
     report = "\n".join(
-        f"  {text!r}: pg_cron {'accepts' if server else 'rejects'}, compat "
-        f"{'accepts' if ours else 'rejects'}"
+        f"  {text!r}: pg_cron {'accepts' if server else 'rejects'}, compat {'accepts' if ours else 'rejects'}"
         for text, server, ours in disagreements
     )
     accepted = sum(real.values())
-    print(f"pg_cron {version}: {len(STRINGS) - len(disagreements)}/{len(STRINGS)} agree "
-          f"({accepted} accepted, {len(STRINGS) - accepted} rejected by the server)")
+    print(
+        f"pg_cron {version}: {len(STRINGS) - len(disagreements)}/{len(STRINGS)} agree "
+        f"({accepted} accepted, {len(STRINGS) - accepted} rejected by the server)"
+    )
     assert not disagreements, f"{len(disagreements)} disagreements with pg_cron {version}:\n{report}"
 
 
 def test_generator_is_large_and_covers_the_facts() -> None:
     assert len(STRINGS) >= 500
     assert set(FACT_CASES) <= set(STRINGS)
-    assert STRINGS == schedule_strings()  # seeded: the same list every run
+    assert schedule_strings() == STRINGS  # seeded: the same list every run
 
 
 def test_compat_verdicts_equal_pg_cron_16(pgcron_dsn: str, job_prefix: str) -> None:

@@ -15,10 +15,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from croniter import croniter
-from schedule_generator import schedule_strings
-
 from pgcron import Schedule, ScheduleError, UnsupportedFeature
 from pgcron.schedule._parse import DOM_LAST, DOM_STAR, DOW_STAR
+from schedule_generator import schedule_strings
 
 NY = ZoneInfo("America/New_York")
 
@@ -36,7 +35,12 @@ def launcher_reference(schedule: Schedule, after: datetime, minutes: int, zone: 
         this_dom = bool(b.dom >> (local.day - 1) & 1) or (tomorrow.day == 1 and bool(b.flags & DOM_LAST))
         this_dow = bool(b.dow >> ((local.weekday() + 1) % 7) & 1)
         day_ok = (this_dom and this_dow) if b.flags & (DOM_STAR | DOW_STAR) else (this_dom or this_dow)
-        if b.minute >> local.minute & 1 and b.hour >> local.hour & 1 and b.month >> (local.month - 1) & 1 and day_ok:
+        if (
+            b.minute >> local.minute & 1
+            and b.hour >> local.hour & 1
+            and b.month >> (local.month - 1) & 1
+            and day_ok
+        ):
             found.append(t)
     return found
 
@@ -52,9 +56,12 @@ def times(text: str, after: datetime, n: int, timezone: str = "GMT", **kw: objec
 
 # -- basics ------------------------------------------------------------------------------------
 
+
 def test_every_minute_is_strictly_after() -> None:
     assert times("* * * * *", utc(2026, 1, 1, 12, 0, 0), 2) == [
-        "2026-01-01T12:01:00+00:00", "2026-01-01T12:02:00+00:00"]
+        "2026-01-01T12:01:00+00:00",
+        "2026-01-01T12:02:00+00:00",
+    ]
     assert times("* * * * *", utc(2026, 1, 1, 12, 0, 30), 1) == ["2026-01-01T12:01:00+00:00"]
 
 
@@ -65,16 +72,29 @@ def test_results_are_aware_and_in_the_requested_zone() -> None:
 
 
 def test_skip_ahead_finds_rare_dates_quickly() -> None:
-    assert times("0 0 29 2 *", utc(2026, 1, 1), 2) == ["2028-02-29T00:00:00+00:00", "2032-02-29T00:00:00+00:00"]
+    assert times("0 0 29 2 *", utc(2026, 1, 1), 2) == [
+        "2028-02-29T00:00:00+00:00",
+        "2032-02-29T00:00:00+00:00",
+    ]
     assert Schedule.parse("0 0 31 2 *").next_times(utc(2026, 1, 1), 3) == []  # Appendix B: never
 
 
 # -- §4.5 the Vixie day rule -------------------------------------------------------------------
 
+
 def test_both_day_fields_restricted_means_or() -> None:
     got = times("0 5 1-7 * 0", utc(2026, 3, 1), 9)  # days 1-7 OR Sundays (Mar 1 2026 is a Sunday)
-    assert [g[:10] for g in got] == ["2026-03-01", "2026-03-02", "2026-03-03", "2026-03-04", "2026-03-05",
-                                      "2026-03-06", "2026-03-07", "2026-03-08", "2026-03-15"]
+    assert [g[:10] for g in got] == [
+        "2026-03-01",
+        "2026-03-02",
+        "2026-03-03",
+        "2026-03-04",
+        "2026-03-05",
+        "2026-03-06",
+        "2026-03-07",
+        "2026-03-08",
+        "2026-03-15",
+    ]
 
 
 def test_a_field_starting_with_star_means_and() -> None:
@@ -93,27 +113,39 @@ def test_last_day_or_monday() -> None:
 
 # -- §4.4 '$' ----------------------------------------------------------------------------------
 
+
 def test_last_day_of_month_including_february() -> None:
     got = times("0 12 $ * *", utc(2027, 12, 31, 13), 4)
-    assert got == ["2028-01-31T12:00:00+00:00", "2028-02-29T12:00:00+00:00", "2028-03-31T12:00:00+00:00",
-                   "2028-04-30T12:00:00+00:00"]
+    assert got == [
+        "2028-01-31T12:00:00+00:00",
+        "2028-02-29T12:00:00+00:00",
+        "2028-03-31T12:00:00+00:00",
+        "2028-04-30T12:00:00+00:00",
+    ]
 
 
 def test_last_day_next_to_dst_follows_the_24_hour_rule() -> None:
     # London, 2024-03-31 is the last day and only 23 hours long: at 23:30 on the 30th, 24 hours
     # later is already April 1st, so pg_cron also fires then.
     assert times("30 23 $ * *", utc(2024, 3, 29), 2, "Europe/London") == [
-        "2024-03-30T23:30:00+00:00", "2024-03-31T23:30:00+01:00"]
+        "2024-03-30T23:30:00+00:00",
+        "2024-03-31T23:30:00+01:00",
+    ]
     # Havana 2026-11-01 is a 25-hour 1st: at 00:30, 24 hours later is still the 1st.
     assert times("30 0 $ * *", utc(2026, 10, 30), 2, "America/Havana") == [
-        "2026-10-31T00:30:00-04:00", "2026-11-01T00:30:00-04:00"]
+        "2026-10-31T00:30:00-04:00",
+        "2026-11-01T00:30:00-04:00",
+    ]
     # Havana 2010-10-31 is a 25-hour last day whose 00:00-01:00 repeats: 24 hours after the first
     # 00:30 (EDT) is still the 31st, so only the second 00:30 (EST) runs.
     assert times("30 0 $ * *", utc(2010, 10, 1), 2, "America/Havana") == [
-        "2010-10-31T00:30:00-05:00", "2010-11-30T00:30:00-05:00"]
+        "2010-10-31T00:30:00-05:00",
+        "2010-11-30T00:30:00-05:00",
+    ]
 
 
 # -- §4.6 DST ----------------------------------------------------------------------------------
+
 
 def test_spring_forward_skips_the_missing_hour() -> None:
     got = times("30 2 * * *", datetime(2026, 3, 7, 12, tzinfo=NY), 2, "America/New_York")
@@ -131,9 +163,14 @@ def test_after_inside_the_repeated_hour() -> None:
     first_pass = datetime(2026, 11, 1, 1, 30, tzinfo=NY)  # EDT
     second_pass = datetime(2026, 11, 1, 1, 30, fold=1, tzinfo=NY)  # EST
     assert times("*/20 1 * * *", first_pass, 3, "America/New_York") == [
-        "2026-11-01T01:40:00-04:00", "2026-11-01T01:00:00-05:00", "2026-11-01T01:20:00-05:00"]
+        "2026-11-01T01:40:00-04:00",
+        "2026-11-01T01:00:00-05:00",
+        "2026-11-01T01:20:00-05:00",
+    ]
     assert times("*/20 1 * * *", second_pass, 2, "America/New_York") == [
-        "2026-11-01T01:40:00-05:00", "2026-11-02T01:00:00-05:00"]
+        "2026-11-01T01:40:00-05:00",
+        "2026-11-02T01:00:00-05:00",
+    ]
 
 
 def test_non_whole_hour_offset() -> None:
@@ -144,15 +181,28 @@ def test_non_whole_hour_offset() -> None:
 
 @pytest.mark.parametrize(
     ("zone", "start"),
-    [("America/New_York", utc(2026, 3, 7, 20)), ("America/New_York", utc(2026, 10, 31, 20)),
-     ("Europe/London", utc(2024, 3, 30, 12)), ("Australia/Lord_Howe", utc(2026, 4, 4)),
-     ("America/Havana", utc(2026, 10, 30, 12)), ("Asia/Kathmandu", utc(2026, 6, 29)), ("GMT", utc(2028, 2, 27))],
+    [
+        ("America/New_York", utc(2026, 3, 7, 20)),
+        ("America/New_York", utc(2026, 10, 31, 20)),
+        ("Europe/London", utc(2024, 3, 30, 12)),
+        ("Australia/Lord_Howe", utc(2026, 4, 4)),
+        ("America/Havana", utc(2026, 10, 30, 12)),
+        ("Asia/Kathmandu", utc(2026, 6, 29)),
+        ("GMT", utc(2028, 2, 27)),
+    ],
 )
 def test_engine_equals_the_minute_by_minute_launcher(zone: str, start: datetime) -> None:
     tz = ZoneInfo(zone)
     rng = random.Random(zone + start.isoformat())
     candidates = [s for s in schedule_strings() if _cron_or_none(s) is not None]
-    picks = rng.sample(candidates, 12) + ["* * * * *", "*/7 1-3 * * *", "30 0,1,2 $ * *", "0 * $ * 1", "15 1 * * *"]
+    picks = [
+        *rng.sample(candidates, 12),
+        "* * * * *",
+        "*/7 1-3 * * *",
+        "30 0,1,2 $ * *",
+        "0 * $ * 1",
+        "15 1 * * *",
+    ]
     window = 2 * 24 * 60
     for text in picks:
         schedule = Schedule.parse(text, strict=False)
@@ -173,17 +223,25 @@ def _cron_or_none(text: str) -> Schedule | None:
 
 # -- croniter where it agrees, and the pinned deltas -------------------------------------------
 
+
 def _croniter_agrees(text: str) -> bool:
     fields = text.split()
     plain = len(fields) == 5 and all(set(f) <= set("0123456789,-*/") for f in fields)
     # delta 2: croniter mishandles '*' inside a list ('*,5'); keep '*' to whole fields
     # delta 3: croniter misreads a one-value range with a step ('6-6/4')
-    if not plain or "$" in text or any("*" in f and "," in f for f in fields) or re.search(r"\b(\d+)-\1/", text):
+    if (
+        not plain
+        or "$" in text
+        or any("*" in f and "," in f for f in fields)
+        or re.search(r"\b(\d+)-\1/", text)
+    ):
         return False
     schedule = Schedule.parse(text)
     dom, dow = fields[2], fields[4]
     # delta 1: croniter ORs a '*/n' day field with a restricted other one; pg_cron ANDs
-    if (dom.startswith("*") and dom != "*" and dow != "*") or (dow.startswith("*") and dow != "*" and dom != "*"):
+    if (dom.startswith("*") and dom != "*" and dow != "*") or (
+        dow.startswith("*") and dow != "*" and dom != "*"
+    ):
         return False
     return schedule.kind == "cron" and not schedule.never_fires
 
@@ -242,6 +300,7 @@ def test_delta_dst_spring_forward_is_skipped_not_shifted() -> None:
 
 # -- intervals, reboot, arguments --------------------------------------------------------------
 
+
 def test_interval_times_are_start_to_start_from_after() -> None:
     after = utc(2026, 1, 1, 0, 0, 0) + timedelta(milliseconds=250)
     got = Schedule.parse("30 seconds").next_times(after, 3, timezone="Asia/Kathmandu")
@@ -257,7 +316,7 @@ def test_14_has_no_timezone_setting() -> None:
     schedule = Schedule.parse("0 9 * * *", pgcron_version="1.4")
     assert schedule.next_times(utc(2026, 1, 1), 1, timezone="GMT")[0] == utc(2026, 1, 1, 9)
     assert schedule.next_times(utc(2026, 1, 1), 1, timezone="UTC")[0] == utc(2026, 1, 1, 9)
-    with pytest.raises(UnsupportedFeature, match="no cron.timezone"):
+    with pytest.raises(UnsupportedFeature, match=re.escape("no cron.timezone")):
         schedule.next_times(utc(2026, 1, 1), 1, timezone="Asia/Tokyo")
 
 

@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
-
 from pgcron import Schedule
 from pgcron.dev import down, up
 
@@ -63,11 +62,7 @@ def test_start_minutes_equal_next_times(kathmandu_dsn: str) -> None:
             jobids[label] = row[0]
         end = after + WINDOW
         expected = {
-            label: [
-                _minute(t)
-                for t in Schedule.parse(text).next_times(after, 10, timezone=ZONE)
-                if t <= end
-            ]
+            label: [_minute(t) for t in Schedule.parse(text).next_times(after, 10, timezone=ZONE) if t <= end]
             for label, text in schedules.items()
         }
         assert expected["fixed"] == [_minute(fixed)]

@@ -57,8 +57,18 @@ def _parse(expr: str, pgcron_version: str, compat: bool, as_json: bool) -> Sched
     except ScheduleError as exc:
         exc.message = exc.message.replace("pass strict=False", "use --compat")
         if as_json:
-            click.echo(json.dumps({"valid": False, "schedule": expr, "error": exc.message,
-                                   "position": exc.position, "strict": not compat}, indent=2))
+            click.echo(
+                json.dumps(
+                    {
+                        "valid": False,
+                        "schedule": expr,
+                        "error": exc.message,
+                        "position": exc.position,
+                        "strict": not compat,
+                    },
+                    indent=2,
+                )
+            )
         else:
             console = Console(stderr=True, highlight=False)
             console.print(f"[red]invalid:[/] {escape(exc.message)}")
@@ -112,12 +122,23 @@ def check(expr: str, pgcron_version: str, timezone: str, compat: bool, as_json: 
 
 @schedule_group.command("next")
 @_options
-@click.option("-n", "--count", default=10, show_default=True, type=click.IntRange(0, 10000),
-              help="How many fire times.")
-@click.option("--after", type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"]),
-              help="Start after this UTC time (default: now).")
-def next_(expr: str, pgcron_version: str, timezone: str, compat: bool, as_json: bool, count: int,
-          after: datetime | None) -> None:
+@click.option(
+    "-n", "--count", default=10, show_default=True, type=click.IntRange(0, 10000), help="How many fire times."
+)
+@click.option(
+    "--after",
+    type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"]),
+    help="Start after this UTC time (default: now).",
+)
+def next_(
+    expr: str,
+    pgcron_version: str,
+    timezone: str,
+    compat: bool,
+    as_json: bool,
+    count: int,
+    after: datetime | None,
+) -> None:
     """The next fire times of EXPR in the server's cron.timezone."""
     schedule = _parse(expr, pgcron_version, compat, as_json)
     start = after.replace(tzinfo=UTC) if after is not None else None
@@ -140,8 +161,11 @@ def next_(expr: str, pgcron_version: str, timezone: str, compat: bool, as_json: 
     table.add_column(f"{timezone}")
     table.add_column("UTC")
     for index, moment in enumerate(times, 1):
-        table.add_row(str(index), moment.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                      moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"))
+        table.add_row(
+            str(index),
+            moment.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        )
     console.print(table)
 
 
@@ -151,19 +175,22 @@ def explain(expr: str, pgcron_version: str, timezone: str, compat: bool, as_json
     """Explain EXPR: kind, plain English, what pg_cron changes silently, the next 5 runs."""
     schedule = _parse(expr, pgcron_version, compat, as_json)
     times = _times(schedule, None, 5, timezone)
-    fields: dict[str, list[int]] = {}
+    fields: dict[str, list[int | str]] = {}
     if schedule.bits is not None and schedule.kind == "cron":
         b = schedule.bits
         fields = {
             "minute": [i for i in range(60) if b.minute >> i & 1],
             "hour": [i for i in range(24) if b.hour >> i & 1],
-            "day_of_month": ["$"] if b.flags & 0x20 else [i + 1 for i in range(31) if b.dom >> i & 1],  # type: ignore[dict-item]
+            "day_of_month": ["$"] if b.flags & 0x20 else [i + 1 for i in range(31) if b.dom >> i & 1],
             "month": [i + 1 for i in range(12) if b.month >> i & 1],
             "day_of_week": [i for i in range(7) if b.dow >> i & 1],
         }
     if as_json:
-        data = _summary(schedule) | {"fields": fields, "timezone": timezone,
-                                     "next": [t.isoformat() for t in times]}
+        data = _summary(schedule) | {
+            "fields": fields,
+            "timezone": timezone,
+            "next": [t.isoformat() for t in times],
+        }
         click.echo(json.dumps(data, indent=2))
         return
     console = Console(highlight=False)

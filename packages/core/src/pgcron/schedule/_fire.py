@@ -83,7 +83,8 @@ def _month_days(
                 # the day before the last or on the 1st, and fail early on a 25-hour last day, so
                 # these days are decided per instant when the answer matters.
                 if_last = this_dow if and_mode else True
-                if if_last and not ((False and this_dow) if and_mode else this_dow):
+                without_last = False if and_mode else this_dow
+                if if_last and not without_last:
                     uncertain.add(day)
                     days.append(day)
                     continue
@@ -100,9 +101,26 @@ def _is_utc(zone: tzinfo) -> bool:
 
 
 _UTC_KEYS = frozenset(
-    {"UTC", "GMT", "Etc/UTC", "Etc/GMT", "Etc/Universal", "Universal", "Zulu", "Etc/Zulu", "GMT0",
-     "Greenwich", "Etc/Greenwich", "UCT", "Etc/UCT", "GMT+0", "GMT-0", "Etc/GMT+0", "Etc/GMT-0",
-     "Etc/GMT0"}
+    {
+        "UTC",
+        "GMT",
+        "Etc/UTC",
+        "Etc/GMT",
+        "Etc/Universal",
+        "Universal",
+        "Zulu",
+        "Etc/Zulu",
+        "GMT0",
+        "Greenwich",
+        "Etc/Greenwich",
+        "UCT",
+        "Etc/UCT",
+        "GMT+0",
+        "GMT-0",
+        "Etc/GMT+0",
+        "Etc/GMT-0",
+        "Etc/GMT0",
+    }
 )
 
 
@@ -113,7 +131,7 @@ def _iter_days(matcher: CronMatcher, start: date, loose: bool) -> Iterator[tuple
     while year <= min(last_year, 9998):
         if matcher.months >> (month - 1) & 1:
             days, uncertain = matcher.days(year, month, loose)
-            for d in days[bisect_left(days, day):]:
+            for d in days[bisect_left(days, day) :]:
                 yield date(year, month, d), d in uncertain
         day = 1
         month += 1
@@ -174,8 +192,8 @@ def _collect_fixed_utc(
     h0, m0 = first.hour, first.minute
     for day, _ in _iter_days(matcher, start_day, False):
         same_day = day == start_day
-        for hour in hours[bisect_left(hours, h0):] if same_day else hours:
-            mins = minutes[bisect_left(minutes, m0):] if same_day and hour == h0 else minutes
+        for hour in hours[bisect_left(hours, h0) :] if same_day else hours:
+            mins = minutes[bisect_left(minutes, m0) :] if same_day and hour == h0 else minutes
             for minute in mins:
                 out.append(datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone))
                 if len(out) >= count:
@@ -204,8 +222,8 @@ def _collect_fixed_day(
         if start_wall.second:
             m0 += 1
     seconds = offset.seconds % 60 != 0 or offset.microseconds != 0
-    for hour in hours[bisect_left(hours, h0):] if h0 >= 0 else hours:
-        mins = minutes[bisect_left(minutes, m0):] if hour == h0 else minutes
+    for hour in hours[bisect_left(hours, h0) :] if h0 >= 0 else hours:
+        mins = minutes[bisect_left(minutes, m0) :] if hour == h0 else minutes
         for minute in mins:
             wall = datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
             if seconds:
@@ -238,7 +256,11 @@ def _collect_changing_day(
                 instant = _ceil_minute(wall.replace(tzinfo=zone, fold=fold).astimezone(UTC))
                 local = instant.astimezone(zone)
                 if (local.year, local.month, local.day, local.hour, local.minute) != (
-                    day.year, day.month, day.day, hour, minute
+                    day.year,
+                    day.month,
+                    day.day,
+                    hour,
+                    minute,
                 ):
                     continue  # this wall-clock minute does not exist today (spring forward)
                 if instant < first or instant in instants:

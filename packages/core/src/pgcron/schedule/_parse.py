@@ -89,8 +89,7 @@ class _Failure(Exception):
 def c_atoi(digits: str) -> int:
     """glibc atoi: strtol saturating at LONG_MAX, then truncated to a 32-bit int."""
     value = int(digits)
-    if value > _INT_MAX_LONG:
-        value = _INT_MAX_LONG
+    value = min(value, _INT_MAX_LONG)
     value &= 0xFFFFFFFF
     return value - (1 << 32) if value >= (1 << 31) else value
 
@@ -368,9 +367,9 @@ def read_cron(text: str, version: PgCronVersion, quirks: list[Quirk]) -> tuple[s
             )
         if ch == "*":
             flags |= (MIN_STAR, HR_STAR, DOM_STAR, 0, DOW_STAR)[field]
-        i, bits = reader.get_list(i)
+        i, field_bits = reader.get_list(i)
         low, high = _BOUNDS[field]
-        fields.append(bits & ((1 << (high - low + 1)) - 1))
+        fields.append(field_bits & ((1 << (high - low + 1)) - 1))
     tail = s[i:-1]
     if tail.strip(_SSCANF_SPACE):
         if tail[0] == "#":
@@ -482,8 +481,12 @@ def read_interval(text: str, quirks: list[Quirk]) -> tuple[int, str, int]:
         )
     if any(c in "\n\v\f\r" for c in text):
         quirks.append(
-            Quirk("control_characters", 0, "the interval contains line breaks or control characters; "
-                  "write it on one line, e.g. '30 seconds'")
+            Quirk(
+                "control_characters",
+                0,
+                "the interval contains line breaks or control characters; "
+                "write it on one line, e.g. '30 seconds'",
+            )
         )
     return value, "", -1
 
@@ -496,9 +499,7 @@ _OTHER_UNIT = re.compile(r"\s*[0-9]+\s*(min|minutes?|mins|hours?|hrs?|days?)\s*$
 # 9 digits or 3-letter names, each with an optional range and step. Anything else, and anything the
 # fast path would have to reject or flag, goes to the character-by-character reader, so both paths
 # agree by construction (and a test compares them on every generated string).
-_FAST_LINE = re.compile(
-    r"[ \t]*([!-~]+)[ \t]+([!-~]+)[ \t]+([!-~]+)[ \t]+([!-~]+)[ \t]+([!-~]+)[ \t]*\Z"
-)
+_FAST_LINE = re.compile(r"[ \t]*([!-~]+)[ \t]+([!-~]+)[ \t]+([!-~]+)[ \t]+([!-~]+)[ \t]+([!-~]+)[ \t]*\Z")
 _FAST_ELEMENT = re.compile(r"(\*|[0-9]{1,9}|[A-Za-z]{3})(?:-([0-9]{1,9}|[A-Za-z]{3}))?(?:/([0-9]{1,9}))?\Z")
 _STAR_FLAGS = (MIN_STAR, HR_STAR, DOM_STAR, 0, DOW_STAR)
 
@@ -588,8 +589,9 @@ def parse_slow(text: str, version: PgCronVersion) -> ParseResult:
     """The character-by-character reader alone (what :func:`parse` falls back to)."""
     quirks: list[Quirk] = []
     if "\x00" in text:
-        return ParseResult("", None, 0, quirks, "PostgreSQL text cannot contain NUL characters",
-                           text.index("\x00"), "")
+        return ParseResult(
+            "", None, 0, quirks, "PostgreSQL text cannot contain NUL characters", text.index("\x00"), ""
+        )
     try:
         kind, bits, macro = read_cron(text, version, quirks)
     except _Failure as failure:
@@ -608,10 +610,14 @@ def parse_slow(text: str, version: PgCronVersion) -> ParseResult:
     if not version.has_intervals:
         if looks_like_interval:
             return ParseResult(
-                "", None, 0, quirks,
+                "",
+                None,
+                0,
+                quirks,
                 f"'N seconds' schedules need pg_cron 1.5 or later (this is {version.label}); "
                 "use a cron schedule such as '* * * * *' (every minute)",
-                0, "",
+                0,
+                "",
             )
         return ParseResult("", None, 0, quirks, cron_error, cron_position, "")
     seconds, interval_error, interval_position = read_interval(text, quirks)
@@ -629,13 +635,19 @@ def _strict_characters(text: str, kind: str, quirks: list[Quirk]) -> None:
         if char in " \t":
             continue
         if not (" " < char <= "~"):
-            if any(q.position <= index and q.code in ("truncated", "extra_fields", "comment_lines",
-                                                        "macro_trailing_text") for q in quirks):
+            if any(
+                q.position <= index
+                and q.code in ("truncated", "extra_fields", "comment_lines", "macro_trailing_text")
+                for q in quirks
+            ):
                 return  # already reported by a more specific quirk
             what = "a non-ASCII character" if ord(char) > 127 else "a control character or line break"
             quirks.append(
-                Quirk("control_characters", index,
-                      f"{what} {char!r} at position {index}; pg_cron treats it as the end of a "
-                      "field or line; write the schedule on one line in plain ASCII")
+                Quirk(
+                    "control_characters",
+                    index,
+                    f"{what} {char!r} at position {index}; pg_cron treats it as the end of a "
+                    "field or line; write the schedule on one line in plain ASCII",
+                )
             )
             return
