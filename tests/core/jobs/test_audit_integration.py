@@ -10,7 +10,6 @@ from typing import Any
 
 import psycopg
 import pytest
-
 from pgcron.audit import FindingKind, run_audit
 
 pytestmark = pytest.mark.integration
@@ -22,13 +21,14 @@ def test_runs_missed_while_inactive_are_found(
     name = f"{namespace}:every-minute"
     (jobid,) = (
         conn.execute(
-            "SELECT cron.schedule_in_database(%s::text, '* * * * *', 'SELECT 1', current_database()::text, NULL, false)",
+            "SELECT cron.schedule_in_database(%s::text, '* * * * *', 'SELECT 1', current_database()::text,"
+            " NULL, false)",
             (name,),
         ).fetchone()
         or ()
     )
-    # It ran each minute from -30 to -21, was inactive from -20 to -6, ran again from -5 to -2 (minute -4 failed),
-    # and is inactive now. Start times are the minute + 40 ms, as pg_cron's launcher starts them.
+    # It ran each minute from -30 to -21, was inactive from -20 to -6, ran again from -5 to -2
+    # (minute -4 failed), and is inactive now. Start times are the minute + 40 ms, as pg_cron's launcher starts them.
     conn.execute(
         "INSERT INTO cron.job_run_details (jobid, runid, database, username, command, status, return_message,"
         " start_time, end_time)"
@@ -66,7 +66,8 @@ def test_on_time_history_has_no_findings(conn: psycopg.Connection[Any], namespac
     name = f"{namespace}:hourly"
     (jobid,) = (
         conn.execute(
-            "SELECT cron.schedule_in_database(%s::text, '7 * * * *', 'SELECT 1', current_database()::text, NULL, false)",
+            "SELECT cron.schedule_in_database(%s::text, '7 * * * *', 'SELECT 1', current_database()::text,"
+            " NULL, false)",
             (name,),
         ).fetchone()
         or ()
@@ -74,7 +75,8 @@ def test_on_time_history_has_no_findings(conn: psycopg.Connection[Any], namespac
     conn.execute(
         "INSERT INTO cron.job_run_details (jobid, runid, database, username, command, status, return_message,"
         " start_time, end_time)"
-        " SELECT %s, nextval('cron.runid_seq'), 'postgres', 'postgres', 'SELECT 1', 'succeeded', '1 row', t, t"
+        " SELECT %s, nextval('cron.runid_seq'), 'postgres', 'postgres', 'SELECT 1', 'succeeded', '1 row',"
+        "        t, t"
         "   FROM generate_series(date_trunc('hour', now() - interval '10 hours') + interval '7 min 20 ms',"
         "                        now() - interval '2 minutes', interval '1 hour') t",
         (jobid,),

@@ -11,7 +11,6 @@ from typing import Any
 
 import psycopg
 import pytest
-
 from pgcron.doctor import Status, run_doctor
 
 pytestmark = pytest.mark.integration

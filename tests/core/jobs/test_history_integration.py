@@ -6,7 +6,6 @@ from typing import Any
 
 import psycopg
 import pytest
-
 from pgcron.errors import PermissionDenied
 from pgcron.history import INDEX_NAME, ensure_index, index_status, purge_history
 from pgcron.jobsfile import parse_duration
@@ -44,8 +43,8 @@ def _two_jobs(conn: psycopg.Connection[Any], namespace: str) -> tuple[int, int]:
     )
     (other,) = (
         conn.execute(
-            "SELECT cron.schedule_in_database(%s::text, '0 0 31 2 *', 'SELECT 1', current_database()::text, NULL,"
-            " false)",
+            "SELECT cron.schedule_in_database(%s::text, '0 0 31 2 *', 'SELECT 1',"
+            " current_database()::text, NULL, false)",
             (f"{namespace}outside",),
         ).fetchone()
         or ()
