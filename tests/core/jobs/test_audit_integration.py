@@ -28,7 +28,7 @@ def test_runs_missed_while_inactive_are_found(
         or ()
     )
     # It ran each minute from -30 to -21, was inactive from -20 to -6, ran again from -5 to -2
-    # (minute -4 failed), and is inactive now. Start times are the minute + 40 ms, as pg_cron's launcher starts them.
+    # (minute -4 failed), and is inactive now. Start times are the minute + 40 ms, as the launcher's are.
     conn.execute(
         "INSERT INTO cron.job_run_details (jobid, runid, database, username, command, status, return_message,"
         " start_time, end_time)"
