@@ -1,5 +1,8 @@
 """MkDocs hooks for the pgcron site: tolerate capability pages that their owners have not written yet.
 
+It also expands a nav entry that names a folder (``adr/``) into every page in it, so a new ADR is in the nav
+without editing ``mkdocs.yml``.
+
 The site's nav and concept pages link to pages that other parts of the project own (``docs/client.md``,
 ``docs/airflow.md``, …). While such a page is missing, its nav entry is dropped and links to it are turned
 into plain text, each with an INFO line — so ``mkdocs build --strict`` stays green during development and
@@ -41,8 +44,26 @@ def on_config(config: Any) -> Any:
     _missing.update(page for page in OWNER_PAGES if not (docs_dir / page).exists())
     for page in sorted(_missing):
         log.info("owner page %s is not written yet: dropped from nav, links shown as text", page)
-    config["nav"] = _prune(config.get("nav") or [])
+    config["nav"] = _prune(_expand(config.get("nav") or [], docs_dir))
     return config
+
+
+def _expand(items: list[Any], docs_dir: Path) -> list[Any]:
+    """A nav value ending in ``/`` (``adr/``) becomes every Markdown page in that folder, sorted by name."""
+    out: list[Any] = []
+    for item in items:
+        if isinstance(item, dict):
+            ((title, value),) = item.items()
+            if isinstance(value, list):
+                out.append({title: _expand(value, docs_dir)})
+            elif isinstance(value, str) and value.endswith("/"):
+                pages = sorted((docs_dir / value).glob("*.md"))
+                out.append({title: [f"{value}{page.name}" for page in pages]})
+            else:
+                out.append(item)
+        else:
+            out.append(item)
+    return out
 
 
 def _prune(items: list[Any]) -> list[Any]:

@@ -37,11 +37,12 @@ def main_figure(results: dict[str, Any], out: Path) -> Path:
     rows = str(results["meta"]["main_rows"])
     job_names = list(results["runs"])
     methods = [m for m in COLORS if any(rows in results["runs"][j].get(m, {}) for j in job_names)]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
     width = 0.8 / len(methods)
     for ax, metric, ylabel in (
         (axes[0], "wall_s", "wall time, s (median, min–max)"),
         (axes[1], "wire_bytes", "bytes between client and server"),
+        (axes[2], "client_cpu_s", "client-side CPU, s"),
     ):
         for i, method in enumerate(methods):
             xs, ys, lo, hi = [], [], [], []
@@ -51,11 +52,11 @@ def main_figure(results: dict[str, Any], out: Path) -> Path:
                     continue
                 median, below, above = _stat(data, metric)
                 xs.append(j + (i - (len(methods) - 1) / 2) * width)
-                ys.append(median)
+                ys.append(max(median, 0.001))  # a log axis cannot show 0 s of CPU
                 lo.append(below)
                 hi.append(above)
             ax.bar(xs, ys, width, yerr=[lo, hi], capsize=3, color=COLORS[method], label=LABELS[method])
-        ax.set_xticks(range(len(job_names)), [TITLES.get(j, j) for j in job_names])
+        ax.set_xticks(range(len(job_names)), [TITLES.get(j, j).replace(" ", "\n", 1) for j in job_names])
         ax.set_ylabel(ylabel)
         ax.set_yscale("log")
         ax.grid(axis="y", alpha=0.3)
@@ -79,13 +80,25 @@ def scale_figure(results: dict[str, Any], out: Path) -> Path:
                 sizes = sorted(by_size, key=int)
                 if not sizes:
                     continue
+                xs = [int(s) for s in sizes]
                 ax.plot(
-                    [int(s) for s in sizes],
+                    xs,
                     [by_size[s]["summary"][metric]["median"] for s in sizes],
                     marker="o",
                     color=COLORS[method],
                     label=LABELS[method],
                 )
+                if metric == "wall_s" and method == "pushdown":
+                    server = [by_size[s]["summary"].get("server_s", {}).get("median") for s in sizes]
+                    if all(v is not None for v in server):
+                        ax.plot(
+                            xs,
+                            server,
+                            linestyle="--",
+                            marker=".",
+                            color=COLORS[method],
+                            label="pushdown: the run itself, in the database",
+                        )
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.grid(alpha=0.3, which="both")
@@ -102,6 +115,25 @@ def scale_figure(results: dict[str, Any], out: Path) -> Path:
     return path
 
 
+def main(argv: list[str]) -> int:
+    """``python -m case.plots RESULTS_JSON OUT_DIR``: redraw the figures from a saved run."""
+    import json
+    import sys
+
+    if len(argv) != 2:
+        print("usage: python -m case.plots RESULTS_JSON OUT_DIR", file=sys.stderr)
+        return 2
+    for path in make_all(json.loads(Path(argv[0]).read_text()), Path(argv[1])):
+        print(path)
+    return 0
+
+
 def make_all(results: dict[str, Any], out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     return [main_figure(results, out), scale_figure(results, out)]
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(main(sys.argv[1:]))
