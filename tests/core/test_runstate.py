@@ -189,3 +189,26 @@ def test_empty_command_in_libpq_mode_succeeds_with_zero_rows() -> None:
                execution_mode="libpq")
     assert v.status is RunStatus.SUCCEEDED
     assert v.message == "SELECT 0"
+
+
+def test_connecting_row_dispatched_before_the_launcher_started_is_lost() -> None:
+    # facts §3.3: a connecting row has no start_time; a later run that started before the launcher's
+    # backend_start proves this one was dispatched by the previous launcher.
+    v = decide(facts(raw_status="connecting", start_time=None, job_pid=None, pid_alive=None,
+                     dispatched_by=T0, launcher_start=T0 + timedelta(seconds=1), observed_at=T0 + timedelta(seconds=2)),
+               execution_mode="libpq")
+    assert v.status is RunStatus.LOST
+
+
+def test_connecting_row_past_the_startup_timeout_is_lost() -> None:
+    v = decide(facts(raw_status="connecting", start_time=None, job_pid=None, pid_alive=None,
+                     dispatched_by=T0, launcher_start=T0 - timedelta(hours=1), observed_at=T0 + timedelta(seconds=16)),
+               execution_mode="libpq")
+    assert v.status is RunStatus.LOST
+
+
+def test_connecting_row_within_the_startup_timeout_is_pending() -> None:
+    v = decide(facts(raw_status="connecting", start_time=None, job_pid=None, pid_alive=None,
+                     dispatched_by=T0, launcher_start=T0 - timedelta(hours=1), observed_at=T0 + timedelta(seconds=5)),
+               execution_mode="libpq")
+    assert v.status is RunStatus.PENDING

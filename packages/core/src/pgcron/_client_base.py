@@ -195,6 +195,8 @@ def run_from_row(row: Mapping[str, Any], *, execution_mode: str | None) -> Run:
         job_backend_type=row.get("job_backend_type"),
         newer_run=bool(row.get("newer_run")),
         launcher_start=row.get("launcher_start"),
+        dispatched_by=row.get("dispatched_by"),
+        observed_at=row.get("observed_at"),
     )
     verdict = decide(facts, execution_mode=execution_mode)
     return Run(

@@ -17,8 +17,10 @@ Decisions taken here (docs/client.md, "Run status"):
   backend may even have finished and committed, so the outcome is unknown rather than a failure of the
   command. ``LOST`` is terminal and not a success.
 * an unfinished row is ``LOST`` when a later run of the same job exists (pg_cron never overlaps a job with
-  itself), when it started before the launcher's ``backend_start``, or when it has no start time, its
-  backend is gone and the launcher has restarted since.
+  itself), or when it was started or dispatched before the launcher's ``backend_start`` (a ``connecting``
+  row has no start time: the start time of the next later run bounds when it was dispatched, since runids
+  are handed out in dispatch order), or when it is still starting/connecting/sending more than 15 s after
+  that bound (pg_cron's startup timeout is 10 s).
 * a bgw ``running`` row whose command has no statement is ``FAILED`` with an explanatory message.
 
 Everything here is pure: the facts are gathered by SQL (``sql/queries/runs.sql``) and passed in.
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pgcron.commands import analyze_command
 from pgcron.errors import PgCronError
@@ -52,6 +54,14 @@ _CARET_RE = re.compile(r"^\s*\^\s*$")
 _ROWS_RE = re.compile(r"^(\d+) rows?$")
 _TAG_ROWS_RE = re.compile(r"^(?:INSERT \d+|UPDATE|DELETE|SELECT|MERGE|COPY|FETCH|MOVE) (\d+)$")
 
+_STARTUP_RAW = frozenset({"starting", "connecting", "sending"})
+STARTUP_LIMIT = timedelta(seconds=15)
+"""pg_cron's hard-coded job startup timeout (10 s) plus a margin for a busy launcher."""
+
+STALE_STARTUP_MESSAGE = (
+    "the run never got past starting/connecting within pg_cron's 10-second startup timeout; the launcher "
+    "that dispatched it is gone"
+)
 EMPTY_COMMAND_MESSAGE = (
     "the command has no SQL statement; in background-worker mode pg_cron never finishes such a run "
     "(unschedule the job and give it a real command)"
@@ -79,6 +89,8 @@ class RunFacts:
     job_backend_type: str | None = None
     newer_run: bool = False
     launcher_start: datetime | None = None
+    dispatched_by: datetime | None = None
+    observed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,8 +201,22 @@ def decide(facts: RunFacts, *, execution_mode: str | None = None) -> Verdict:
     if facts.launcher_start is not None:
         if facts.start_time is not None and facts.start_time < facts.launcher_start:
             return Verdict(RunStatus.LOST, RESTART_MESSAGE, None)
+        if facts.start_time is None and facts.dispatched_by is not None and (
+            facts.dispatched_by < facts.launcher_start
+        ):
+            return Verdict(RunStatus.LOST, RESTART_MESSAGE, None)
         if facts.start_time is None and facts.job_pid is not None and facts.pid_alive is False:
             return Verdict(RunStatus.LOST, RESTART_MESSAGE, None)
+    if (
+        raw in _STARTUP_RAW
+        and facts.start_time is None
+        and facts.dispatched_by is not None
+        and facts.observed_at is not None
+        and facts.observed_at - facts.dispatched_by > STARTUP_LIMIT
+    ):
+        # pg_cron gives a run 10 s to connect and send (job startup timeout); one still starting well
+        # after that was abandoned by a launcher that is gone.
+        return Verdict(RunStatus.LOST, STALE_STARTUP_MESSAGE, None)
     if raw == "running" and mode != "libpq" and _statement_count(facts.command) == 0:
         return Verdict(RunStatus.FAILED, EMPTY_COMMAND_MESSAGE, None)
     return Verdict(_ACTIVE_RAW.get(raw or "", RunStatus.PENDING), message, None)

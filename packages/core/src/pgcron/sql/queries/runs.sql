@@ -5,6 +5,10 @@
 --   newer_run         a later run of the same job exists (pg_cron never overlaps a job with itself, so an
 --                     older unfinished row is dead)
 --   launcher_start    backend_start of the pg_cron launcher (rows left unfinished before it are dead)
+--   dispatched_by     an upper bound of when an unfinished row was dispatched: the start_time of the next
+--                     later run that has one (runids are handed out in dispatch order by the one launcher);
+--                     connecting rows have no start_time of their own
+--   observed_at       the server's clock when the row was read
 -- pg_stat_activity is only consulted for rows that are not plainly terminal.
 
 -- name: list_runs
@@ -29,7 +33,13 @@ SELECT d.runid, d.jobid, d.job_pid, d.database, d.username, d.command, d.status,
        CASE WHEN d.status IN ('succeeded', 'failed') THEN false
             ELSE EXISTS (SELECT 1 FROM cron.job_run_details n WHERE n.jobid = d.jobid AND n.runid > d.runid)
        END AS newer_run,
-       (SELECT l.backend_start FROM launcher l) AS launcher_start
+       (SELECT l.backend_start FROM launcher l) AS launcher_start,
+       CASE WHEN d.status IN ('succeeded', 'failed') OR d.start_time IS NOT NULL THEN NULL
+            ELSE (SELECT n.start_time FROM cron.job_run_details n
+                   WHERE n.runid > d.runid AND n.start_time IS NOT NULL
+                   ORDER BY n.runid LIMIT 1)
+       END AS dispatched_by,
+       clock_timestamp() AS observed_at
   FROM cron.job_run_details d
  WHERE (%(jobid)s::bigint IS NULL OR d.jobid = %(jobid)s::bigint)
    AND (%(runid)s::bigint IS NULL OR d.runid = %(runid)s::bigint)
