@@ -15,10 +15,10 @@ from __future__ import annotations
 import enum
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import psycopg
 from psycopg.rows import dict_row
@@ -52,6 +52,13 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+#: One named query (``pgcron/sql/queries/jobs_plan.sql``) and its parameters.
+Step = tuple[str, dict[str, Any]]
+#: A sans-I/O routine: yields steps, receives each step's rows, returns its result. ``run_steps`` (psycopg)
+#: and ``run_steps_async`` (the async client's seam) drive the same routine, so the twins share the logic.
+Steps = Generator[Step, list[dict[str, Any]], T]
 
 #: Fields pg_cron stores (changed with alter_job) and fields only the apply record keeps.
 CRON_FIELDS = ("schedule", "command", "database", "username", "active")
@@ -349,23 +356,15 @@ def _check_namespace(namespace: str) -> None:
 # -- I/O: read the server, apply a plan -----------------------------------------------------------------
 
 
-def _fetch(
-    conn: psycopg.Connection[Any], query: str, params: Mapping[str, Any] | None = None
-) -> list[dict[str, Any]]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(get_query(query), dict(params or {}))
-        return cur.fetchall() if cur.description is not None else []
+def _context() -> Steps[dict[str, Any]]:
+    return (yield _step("jobs_context"))[0]
 
 
-def _context(conn: psycopg.Connection[Any]) -> dict[str, Any]:
-    return _fetch(conn, "jobs_context")[0]
-
-
-def _read_live(conn: psycopg.Connection[Any], namespace: str, has_record: bool) -> list[LiveJob]:
-    rows = _fetch(conn, "jobs_owned", {"prefix": namespace + NAMESPACE_SEPARATOR})
+def _read_live(namespace: str, has_record: bool) -> Steps[list[LiveJob]]:
+    rows = yield _step("jobs_owned", {"prefix": namespace + NAMESPACE_SEPARATOR})
     records: dict[int, Mapping[str, Any]] = {}
     if has_record:
-        for rec in _fetch(conn, "jobs_applied_records", {"namespace": namespace}):
+        for rec in (yield _step("jobs_applied_records", {"namespace": namespace})):
             records[int(rec["jobid"])] = rec["spec"]
     return [
         LiveJob(
@@ -382,20 +381,17 @@ def _read_live(conn: psycopg.Connection[Any], namespace: str, has_record: bool) 
     ]
 
 
-def plan_jobs(
-    conn: psycopg.Connection[Any], specs: Iterable[JobSpec], *, namespace: str, prune: bool = False
-) -> Plan:
-    """Read the namespace's jobs (2-3 queries) and diff them against ``specs``."""
+def plan_steps(specs: Iterable[JobSpec], *, namespace: str, prune: bool = False) -> Steps[Plan]:
+    """The queries of a plan (2-3, run them in one transaction) and the diff of their rows with ``specs``."""
     _check_namespace(namespace)
     specs = list(specs)
-    with conn.transaction():
-        ctx = _context(conn)
-        if any(s.name == RETENTION_JOB for s in specs) and not ctx["has_purge_procedure"]:
-            raise SchemaOutOfDate(
-                "the jobs file declares [retention], which runs pgcron.purge_history(): install the engine "
-                "schema first with `pgcron schema install`"
-            )
-        live = _read_live(conn, namespace, bool(ctx["has_apply_record"]))
+    ctx = yield from _context()
+    if any(s.name == RETENTION_JOB for s in specs) and not ctx["has_purge_procedure"]:
+        raise SchemaOutOfDate(
+            "the jobs file declares [retention], which runs pgcron.purge_history(): install the engine "
+            "schema first with `pgcron schema install`"
+        )
+    live = yield from _read_live(namespace, bool(ctx["has_apply_record"]))
     return compute_plan(
         namespace,
         specs,
@@ -407,48 +403,46 @@ def plan_jobs(
     )
 
 
-def apply_plan(conn: psycopg.Connection[Any], plan: Plan) -> ApplyResult:
-    """Make the server match ``plan`` in one transaction.
+def apply_steps(plan: Plan) -> Steps[ApplyResult]:
+    """The statements that make the server match ``plan``; run them in one transaction.
 
     Raises ``PlanStale`` (and changes nothing) when the namespace's live jobs differ from what the plan
     saw, and ``PermissionDenied`` when a change needs a privilege the role lacks.
     """
     trips = 0
-    with conn.transaction():
-        ctx = _context(conn)
-        has_record = bool(ctx["has_apply_record"])
-        live = _read_live(conn, plan.namespace, has_record)
-        trips += 2 + int(has_record)
-        now = tuple(
-            sorted((j.jobid, j.name, j.schedule, j.command, j.database, j.username, j.active) for j in live)
+    ctx = yield from _context()
+    has_record = bool(ctx["has_apply_record"])
+    live = yield from _read_live(plan.namespace, has_record)
+    trips += 2 + int(has_record)
+    now = tuple(
+        sorted((j.jobid, j.name, j.schedule, j.command, j.database, j.username, j.active) for j in live)
+    )
+    if now != plan.fingerprint:
+        raise PlanStale()
+    creates = plan.by_action(Action.CREATE)
+    updates = plan.by_action(Action.UPDATE)
+    deletes = plan.by_action(Action.DELETE)
+    jobids: dict[str, int] = {c.name: c.jobid for c in plan.changes if c.jobid is not None and c.desired}
+    trips += yield from _create(ctx, creates, jobids, plan)
+    trips += yield from _update(ctx, updates, plan)
+    if deletes:
+        (yield _step("jobs_unschedule", {"jobids": [c.jobid for c in deletes]}))
+        trips += 1
+    if has_record:
+        trips += yield from _write_record(
+            ctx,
+            plan,
+            jobids,
+            {c.name for c in creates},
+            [c.jobid for c in deletes if c.jobid is not None],
         )
-        if now != plan.fingerprint:
-            raise PlanStale()
-        creates = plan.by_action(Action.CREATE)
-        updates = plan.by_action(Action.UPDATE)
-        deletes = plan.by_action(Action.DELETE)
-        jobids: dict[str, int] = {c.name: c.jobid for c in plan.changes if c.jobid is not None and c.desired}
-        trips += _create(conn, ctx, creates, jobids, plan)
-        trips += _update(conn, ctx, updates, plan)
-        if deletes:
-            _fetch(conn, "jobs_unschedule", {"jobids": [c.jobid for c in deletes]})
-            trips += 1
-        if has_record:
-            trips += _write_record(
-                conn,
-                ctx,
-                plan,
-                jobids,
-                {c.name for c in creates},
-                [c.jobid for c in deletes if c.jobid is not None],
-            )
-        elif any(
-            c.desired and (c.desired.timeout or c.desired.description or c.desired.tags) for c in plan.changes
-        ):
-            logger.warning(
-                "the pgcron engine schema is not installed: timeout, description and tags are "
-                "not stored and drift cannot be detected; run `pgcron schema install`"
-            )
+    elif any(
+        c.desired and (c.desired.timeout or c.desired.description or c.desired.tags) for c in plan.changes
+    ):
+        logger.warning(
+            "the pgcron engine schema is not installed: timeout, description and tags are "
+            "not stored and drift cannot be detected; run `pgcron schema install`"
+        )
     logger.info(
         "applied namespace %s: %d created, %d updated, %d deleted in %d round trips",
         plan.namespace,
@@ -473,20 +467,13 @@ def _values(change: Change, plan: Plan) -> dict[str, Any]:
     return _desired_values(change.desired, plan.current_database, plan.current_user)
 
 
-def _create(
-    conn: psycopg.Connection[Any],
-    ctx: Mapping[str, Any],
-    creates: list[Change],
-    jobids: dict[str, int],
-    plan: Plan,
-) -> int:
+def _create(ctx: Mapping[str, Any], creates: list[Change], jobids: dict[str, int], plan: Plan) -> Steps[int]:
     if not creates:
         return 0
     rows = [_values(c, plan) for c in creates]
     names = [c.name for c in creates]
     if ctx["can_schedule_in_database"]:
-        result = _fetch(
-            conn,
+        result = yield _step(
             "jobs_create_in_database",
             {
                 "names": names,
@@ -512,8 +499,7 @@ def _create(
                 "administrator for GRANT EXECUTE ON FUNCTION cron.schedule_in_database TO "
                 f"{ctx['current_user']}, or apply as a superuser"
             )
-        result = _fetch(
-            conn,
+        result = yield _step(
             "jobs_create_plain",
             {
                 "names": names,
@@ -526,7 +512,7 @@ def _create(
     return 1
 
 
-def _update(conn: psycopg.Connection[Any], ctx: Mapping[str, Any], updates: list[Change], plan: Plan) -> int:
+def _update(ctx: Mapping[str, Any], updates: list[Change], plan: Plan) -> Steps[int]:
     altering = [c for c in updates if c.cron_changes]
     if not altering:
         return 0
@@ -536,17 +522,18 @@ def _update(conn: psycopg.Connection[Any], ctx: Mapping[str, Any], updates: list
             changed = {c.field: c.after for c in change.cron_changes}
             for f in CRON_FIELDS:
                 cols[f].append(changed.get(f))  # NULL: unchanged
-        _fetch(
-            conn,
-            "jobs_alter",
-            {
-                "jobids": [c.jobid for c in altering],
-                "schedules": cols["schedule"],
-                "commands": cols["command"],
-                "databases": cols["database"],
-                "usernames": cols["username"],
-                "actives": cols["active"],
-            },
+        (
+            yield _step(
+                "jobs_alter",
+                {
+                    "jobids": [c.jobid for c in altering],
+                    "schedules": cols["schedule"],
+                    "commands": cols["command"],
+                    "databases": cols["database"],
+                    "usernames": cols["username"],
+                    "actives": cols["active"],
+                },
+            )
         )
         return 1
     blocked = [
@@ -564,26 +551,26 @@ def _update(conn: psycopg.Connection[Any], ctx: Mapping[str, Any], updates: list
             f"for GRANT EXECUTE ON FUNCTION cron.alter_job TO {ctx['current_user']}, or apply as a superuser"
         )
     rows = [_values(c, plan) for c in altering]
-    _fetch(
-        conn,
-        "jobs_upsert_by_name",
-        {
-            "names": [c.name for c in altering],
-            "schedules": [r["schedule"] for r in rows],
-            "commands": [r["command"] for r in rows],
-        },
+    (
+        yield _step(
+            "jobs_upsert_by_name",
+            {
+                "names": [c.name for c in altering],
+                "schedules": [r["schedule"] for r in rows],
+                "commands": [r["command"] for r in rows],
+            },
+        )
     )
     return 1
 
 
 def _write_record(
-    conn: psycopg.Connection[Any],
     ctx: Mapping[str, Any],
     plan: Plan,
     jobids: Mapping[str, int],
     created: set[str],
     deleted: list[int],
-) -> int:
+) -> Steps[int]:
     kept: list[Change] = []
     specs: list[dict[str, Any]] = []
     for change in plan.changes:
@@ -595,28 +582,29 @@ def _write_record(
             kept.append(change)
             specs.append(spec)
     if kept:
-        _fetch(
-            conn,
-            "jobs_record_upsert",
-            {
-                "namespace": plan.namespace,
-                "jobids": [jobids[c.name] for c in kept],
-                "names": [c.name for c in kept],
-                "usernames": [s["username"] for s in specs],
-                "specs": [json.dumps(s, sort_keys=True) for s in specs],
-                "created": [c.name in created for c in kept],
-            },
+        (
+            yield _step(
+                "jobs_record_upsert",
+                {
+                    "namespace": plan.namespace,
+                    "jobids": [jobids[c.name] for c in kept],
+                    "names": [c.name for c in kept],
+                    "usernames": [s["username"] for s in specs],
+                    "specs": [json.dumps(s, sort_keys=True) for s in specs],
+                    "created": [c.name in created for c in kept],
+                },
+            )
         )
-    _fetch(conn, "jobs_record_forget", {"namespace": plan.namespace, "jobids": deleted})
+    (yield _step("jobs_record_forget", {"namespace": plan.namespace, "jobids": deleted}))
     trips = 2 + int(bool(kept))
-    state = _fetch(conn, "jobs_timeout_watch_state")[0]
+    state = (yield _step("jobs_timeout_watch_state"))[0]
     trips += 1
     if state["wanted"] and state["jobid"] is None:
         schedule = "5 seconds" if _has_intervals(ctx["extversion"]) else "* * * * *"
-        _fetch(conn, "jobs_timeout_watch_install", {"schedule": schedule})
+        (yield _step("jobs_timeout_watch_install", {"schedule": schedule}))
         trips += 1
     elif not state["wanted"] and state["jobid"] is not None:
-        _fetch(conn, "jobs_unschedule", {"jobids": [state["jobid"]]})
+        (yield _step("jobs_unschedule", {"jobids": [state["jobid"]]}))
         trips += 1
     return trips
 
@@ -637,3 +625,56 @@ def _normalized(record: Mapping[str, Any]) -> dict[str, Any]:
 def timeout_of(value: float | None) -> timedelta | None:
     """A record's ``timeout_seconds`` as a timedelta."""
     return None if value is None else timedelta(seconds=value)
+
+
+def _step(query: str, params: Mapping[str, Any] | None = None) -> Step:
+    return query, dict(params or {})
+
+
+def run_steps(steps: Steps[T], fetch: Callable[[str, dict[str, Any]], list[dict[str, Any]]]) -> T:
+    """Drive ``plan_steps``/``apply_steps`` with a synchronous ``fetch(query_name, params) -> rows``."""
+    try:
+        step = next(steps)
+        while True:
+            step = steps.send(fetch(*step))
+    except StopIteration as done:
+        return cast(T, done.value)
+
+
+async def run_steps_async(
+    steps: Steps[T], fetch: Callable[[str, dict[str, Any]], Awaitable[list[dict[str, Any]]]]
+) -> T:
+    """Drive ``plan_steps``/``apply_steps`` with an async ``fetch`` (``AsyncDatabase.fetch_all``)."""
+    try:
+        step = next(steps)
+        while True:
+            step = steps.send(await fetch(*step))
+    except StopIteration as done:
+        return cast(T, done.value)
+
+
+def _fetch_with(conn: psycopg.Connection[Any]) -> Callable[[str, dict[str, Any]], list[dict[str, Any]]]:
+    def fetch(query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        with conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(get_query(query), params)
+            return cur.fetchall() if cur.description is not None else []
+
+    return fetch
+
+
+def plan_jobs(
+    conn: psycopg.Connection[Any], specs: Iterable[JobSpec], *, namespace: str, prune: bool = False
+) -> Plan:
+    """Read the namespace's jobs (2-3 queries, one transaction) and diff them against ``specs``."""
+    with conn.transaction():
+        return run_steps(plan_steps(specs, namespace=namespace, prune=prune), _fetch_with(conn))
+
+
+def apply_plan(conn: psycopg.Connection[Any], plan: Plan) -> ApplyResult:
+    """Make the server match ``plan`` in one transaction.
+
+    Raises ``PlanStale`` (and changes nothing) when the namespace's live jobs differ from what the plan
+    saw, and ``PermissionDenied`` when a change needs a privilege the role lacks.
+    """
+    with conn.transaction():
+        return run_steps(apply_steps(plan), _fetch_with(conn))
