@@ -1,0 +1,66 @@
+"""``PgCronResource``: the Dagster resource that hands out the core ``pgcron.Client``.
+
+The resource holds only configuration (a DSN, usually ``dg.EnvVar("PGCRON_DSN")`` so the UI shows the
+variable's name, never the secret). Connections are opened per use: sensors get a fresh resource each tick,
+and a client's pushdown waiter owns a thread, so nothing long-lived is kept on the resource object.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dagster as dg
+import pgcron
+from pydantic import Field
+
+__all__ = ["PgCronResource"]
+
+logger = logging.getLogger(__name__)
+
+
+class PgCronResource(dg.ConfigurableResource):  # type: ignore[misc]
+    """Connection settings for the database where pg_cron lives (``cron.database_name``).
+
+    Use ``get_client()`` as a context manager to get a connected ``pgcron.Client``.
+    """
+
+    dsn: str = Field(
+        description="libpq DSN or URL of the database where pg_cron is installed (cron.database_name). "
+        "Pass dg.EnvVar('PGCRON_DSN') to keep credentials out of code and the UI."
+    )
+    run_timeout_seconds: float | None = Field(
+        default=None,
+        description="Database-enforced limit for each pushdown run (seconds); None means no limit.",
+    )
+    wait_timeout_seconds: float | None = Field(
+        default=None,
+        description="How long a materialization waits for its run before giving up (the run goes on, and "
+        "a retry of the Dagster run re-attaches to it). None waits as long as the run takes.",
+    )
+
+    def materialize(self, context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult]:
+        """Run the SQL of the selected pushdown assets inside PostgreSQL, once per Dagster run lineage.
+
+        Yields one ``MaterializeResult`` per asset (runid, jobid, duration, message, rows); raises
+        ``dg.Failure`` with the run's metadata when a run fails. Use it as the body of ``@pgcron_assets``.
+        """
+        from dagster_pgcron.materialize import materialize_selected
+
+        with self.get_client() as client:
+            yield from materialize_selected(
+                context,
+                client,
+                run_timeout=self.run_timeout_seconds,
+                wait_timeout=self.wait_timeout_seconds,
+            )
+
+    @contextmanager
+    def get_client(self) -> Iterator[pgcron.Client]:
+        """A connected ``pgcron.Client``, closed when the block ends."""
+        client = pgcron.Client.connect(self.dsn)
+        try:
+            yield client
+        finally:
+            client.close()
