@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import pytest
-
 from pgcron.commands import analyze_command, check_command
 from pgcron.errors import UnsupportedCommand
 
 
 @pytest.mark.parametrize(
     "command",
-    ["COPY t TO STDOUT", "copy (select 1) to stdout with (format csv)", "COPY t FROM STDIN",
-     "SELECT 1; COPY t TO STDOUT"],
+    [
+        "COPY t TO STDOUT",
+        "copy (select 1) to stdout with (format csv)",
+        "COPY t FROM STDIN",
+        "SELECT 1; COPY t TO STDOUT",
+    ],
 )
 def test_copy_to_or_from_the_client_is_refused_in_every_mode(command: str) -> None:
     for mode in ("bgw", "libpq", None):
@@ -20,8 +23,9 @@ def test_copy_to_or_from_the_client_is_refused_in_every_mode(command: str) -> No
         assert "server-side file" in info.value.message  # the message names the fix
 
 
-@pytest.mark.parametrize("command", ["COPY t TO '/tmp/t.csv'", "COPY t FROM '/tmp/t.csv'",
-                                     "COPY t TO PROGRAM 'gzip > /tmp/t.gz'"])
+@pytest.mark.parametrize(
+    "command", ["COPY t TO '/tmp/t.csv'", "COPY t FROM '/tmp/t.csv'", "COPY t TO PROGRAM 'gzip > /tmp/t.gz'"]
+)
 def test_server_side_copy_is_allowed(command: str) -> None:
     assert check_command(command, execution_mode="libpq").kinds == ("COPY",)
 
@@ -74,9 +78,16 @@ def test_top_level_statements_are_classified(command: str, kind: str) -> None:
 
 @pytest.mark.parametrize(
     "command",
-    ["SELECT 1", "ANALYZE t", "CREATE INDEX i ON t (a)", "REINDEX INDEX i", "CLUSTER t USING i",
-     "REFRESH MATERIALIZED VIEW CONCURRENTLY mv", "DELETE FROM t WHERE ts < now() - interval '7 days'",
-     "ALTER TABLE t ADD COLUMN c int"],
+    [
+        "SELECT 1",
+        "ANALYZE t",
+        "CREATE INDEX i ON t (a)",
+        "REINDEX INDEX i",
+        "CLUSTER t USING i",
+        "REFRESH MATERIALIZED VIEW CONCURRENTLY mv",
+        "DELETE FROM t WHERE ts < now() - interval '7 days'",
+        "ALTER TABLE t ADD COLUMN c int",
+    ],
 )
 def test_ordinary_statements_do_not_need_top_level(command: str) -> None:
     assert not analyze_command(command).requires_top_level

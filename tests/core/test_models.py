@@ -5,9 +5,8 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 import pgcron
+import pytest
 from pgcron.models import Capabilities, JobSpec, Run, RunHandle, RunStatus
 
 
@@ -28,13 +27,27 @@ def test_models_are_frozen() -> None:
 def test_jobspec_defaults_follow_the_contract() -> None:
     spec = JobSpec(name="a", schedule="* * * * *", command="SELECT 1")
     assert (spec.database, spec.username, spec.active, spec.timeout, spec.description, spec.tags) == (
-        None, None, True, None, None, ())
+        None,
+        None,
+        True,
+        None,
+        None,
+        (),
+    )
 
 
 def _run(status: RunStatus, end: datetime | None) -> Run:
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    return Run(runid=1, jobid=2, status=status, raw_status="succeeded", message=None, return_message=None,
-               start_time=start, end_time=end)
+    return Run(
+        runid=1,
+        jobid=2,
+        status=status,
+        raw_status="succeeded",
+        message=None,
+        return_message=None,
+        start_time=start,
+        end_time=end,
+    )
 
 
 def test_run_duration_only_when_over() -> None:
@@ -52,8 +65,15 @@ def test_handle_duration() -> None:
 
 
 def test_capabilities_is_hashable_despite_the_settings_dict() -> None:
-    caps = Capabilities(extversion="1.6", library_version="1.6", server_version_num=170000,
-                        current_database="postgres", current_user="u", is_superuser=False, settings_visible=False)
+    caps = Capabilities(
+        extversion="1.6",
+        library_version="1.6",
+        server_version_num=170000,
+        current_database="postgres",
+        current_user="u",
+        is_superuser=False,
+        settings_visible=False,
+    )
     assert hash(caps) == hash(dataclasses.replace(caps))
     assert caps.is_bgw is None and not caps.launcher_running
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from pgcron.models import RunStatus
 from pgcron.runstate import RunFacts, decide, normalize_message, rows_from_message
 
@@ -33,7 +32,10 @@ SAME_MESSAGE_BOTH_MODES = [
         "ERROR: canceling statement due to user request",
     ),
     (
-        'ERROR:  column "nope" does not exist\nLINE 1: SELECT nope\n               ^\nHINT:  Perhaps you meant x.\n',
+        (
+            'ERROR:  column "nope" does not exist\nLINE 1: SELECT nope\n               ^\n'
+            "HINT:  Perhaps you meant x.\n"
+        ),
         'ERROR: column "nope" does not exist\nHINT: Perhaps you meant x.',
         'ERROR: column "nope" does not exist\nHINT: Perhaps you meant x.',
     ),
@@ -74,50 +76,90 @@ def test_none_message_stays_none() -> None:
 
 @pytest.mark.parametrize(
     ("message", "rows"),
-    [("INSERT 0 5", 5), ("UPDATE 0", 0), ("DELETE 12", 12), ("SELECT 3", 3), ("COPY 1", 1), ("VACUUM", None),
-     ("CALL", None), (None, None), ("ERROR: x", None)],
+    [
+        ("INSERT 0 5", 5),
+        ("UPDATE 0", 0),
+        ("DELETE 12", 12),
+        ("SELECT 3", 3),
+        ("COPY 1", 1),
+        ("VACUUM", None),
+        ("CALL", None),
+        (None, None),
+        ("ERROR: x", None),
+    ],
 )
 def test_rows_come_from_the_command_tag(message: str | None, rows: int | None) -> None:
     assert rows_from_message(message) == rows
 
 
 def facts(**kw: object) -> RunFacts:
-    base: dict[str, object] = {"raw_status": "running", "return_message": None, "command": "SELECT 1",
-                               "start_time": T0, "end_time": None, "job_pid": 100, "pid_alive": True}
+    base: dict[str, object] = {
+        "raw_status": "running",
+        "return_message": None,
+        "command": "SELECT 1",
+        "start_time": T0,
+        "end_time": None,
+        "job_pid": 100,
+        "pid_alive": True,
+    }
     base.update(kw)
     return RunFacts(**base)  # type: ignore[arg-type]
 
 
 def test_single_statement_succeeded_is_terminal_in_both_modes() -> None:
     for mode in ("bgw", "libpq", None):
-        v = decide(facts(raw_status="succeeded", return_message="SELECT 1", end_time=T0, pid_alive=True),
-                   execution_mode=mode)
+        v = decide(
+            facts(raw_status="succeeded", return_message="SELECT 1", end_time=T0, pid_alive=True),
+            execution_mode=mode,
+        )
         assert v.status is RunStatus.SUCCEEDED
         assert v.rows == 1
 
 
 def test_bgw_multi_statement_succeeded_with_live_worker_is_still_running() -> None:
     # facts §3.1: INSERT …; SELECT pg_sleep(12) showed succeeded / INSERT 0 1 for 12 s
-    f = facts(raw_status="succeeded", return_message="INSERT 0 1", end_time=T0,
-              command="INSERT INTO t VALUES (1); SELECT pg_sleep(12)", pid_alive=True)
+    f = facts(
+        raw_status="succeeded",
+        return_message="INSERT 0 1",
+        end_time=T0,
+        command="INSERT INTO t VALUES (1); SELECT pg_sleep(12)",
+        pid_alive=True,
+    )
     assert decide(f, execution_mode="bgw").status is RunStatus.RUNNING
     assert decide(f, execution_mode=None).status is RunStatus.RUNNING  # unknown mode: be safe
     assert decide(f, execution_mode="libpq").status is RunStatus.SUCCEEDED  # libpq reports once, at the end
 
 
 def test_bgw_multi_statement_succeeded_after_the_worker_left_is_succeeded() -> None:
-    f = facts(raw_status="succeeded", return_message="SELECT 1", end_time=T0,
-              command="INSERT INTO t VALUES (1); SELECT pg_sleep(12)", pid_alive=False)
+    f = facts(
+        raw_status="succeeded",
+        return_message="SELECT 1",
+        end_time=T0,
+        command="INSERT INTO t VALUES (1); SELECT pg_sleep(12)",
+        pid_alive=False,
+    )
     v = decide(f, execution_mode="bgw")
     assert v.status is RunStatus.SUCCEEDED
 
 
 def test_mode_is_inferred_from_the_backend_type_when_settings_are_hidden() -> None:
-    f = facts(raw_status="succeeded", return_message="INSERT 0 1", end_time=T0,
-              command="INSERT INTO t VALUES (1); SELECT pg_sleep(12)", pid_alive=True, job_backend_type="pg_cron")
+    f = facts(
+        raw_status="succeeded",
+        return_message="INSERT 0 1",
+        end_time=T0,
+        command="INSERT INTO t VALUES (1); SELECT pg_sleep(12)",
+        pid_alive=True,
+        job_backend_type="pg_cron",
+    )
     assert decide(f, execution_mode=None).status is RunStatus.RUNNING
-    g = facts(raw_status="succeeded", return_message="1 row", end_time=T0,
-              command="INSERT INTO t VALUES (1); SELECT 1", pid_alive=True, job_backend_type="client backend")
+    g = facts(
+        raw_status="succeeded",
+        return_message="1 row",
+        end_time=T0,
+        command="INSERT INTO t VALUES (1); SELECT 1",
+        pid_alive=True,
+        job_backend_type="client backend",
+    )
     assert decide(g, execution_mode=None).status is RunStatus.SUCCEEDED
 
 
@@ -152,14 +194,18 @@ def test_server_restarted_row_without_end_time_is_lost_and_terminal() -> None:
 @pytest.mark.parametrize("raw", ["connecting", "sending"])
 def test_connecting_or_sending_rows_from_before_the_launcher_start_are_lost(raw: str) -> None:
     # facts §3.3: never fixed by the launcher; treat rows older than its backend_start as dead
-    v = decide(facts(raw_status=raw, start_time=T0, launcher_start=T0 + timedelta(minutes=5), pid_alive=False),
-               execution_mode="libpq")
+    v = decide(
+        facts(raw_status=raw, start_time=T0, launcher_start=T0 + timedelta(minutes=5), pid_alive=False),
+        execution_mode="libpq",
+    )
     assert v.status is RunStatus.LOST
 
 
 def test_sending_row_without_start_time_and_dead_backend_is_lost_after_a_launcher_restart() -> None:
-    v = decide(facts(raw_status="sending", start_time=None, job_pid=4242, pid_alive=False,
-                     launcher_start=T0), execution_mode="libpq")
+    v = decide(
+        facts(raw_status="sending", start_time=None, job_pid=4242, pid_alive=False, launcher_start=T0),
+        execution_mode="libpq",
+    )
     assert v.status is RunStatus.LOST
 
 
@@ -168,8 +214,15 @@ def test_unfinished_row_is_lost_when_the_job_has_a_later_run() -> None:
     assert v.status is RunStatus.LOST
 
 
-@pytest.mark.parametrize(("raw", "status"), [("starting", RunStatus.PENDING), ("connecting", RunStatus.PENDING),
-                                            ("sending", RunStatus.PENDING), ("running", RunStatus.RUNNING)])
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        ("starting", RunStatus.PENDING),
+        ("connecting", RunStatus.PENDING),
+        ("sending", RunStatus.PENDING),
+        ("running", RunStatus.RUNNING),
+    ],
+)
 def test_fresh_unfinished_rows_are_active(raw: str, status: RunStatus) -> None:
     v = decide(facts(raw_status=raw, start_time=T0 + timedelta(minutes=10), launcher_start=T0))
     assert v.status is status
@@ -185,8 +238,10 @@ def test_empty_command_running_in_bgw_mode_is_failed_not_running_forever(command
 
 
 def test_empty_command_in_libpq_mode_succeeds_with_zero_rows() -> None:
-    v = decide(facts(raw_status="succeeded", return_message="0 rows", command="", end_time=T0),
-               execution_mode="libpq")
+    v = decide(
+        facts(raw_status="succeeded", return_message="0 rows", command="", end_time=T0),
+        execution_mode="libpq",
+    )
     assert v.status is RunStatus.SUCCEEDED
     assert v.message == "SELECT 0"
 
@@ -194,21 +249,48 @@ def test_empty_command_in_libpq_mode_succeeds_with_zero_rows() -> None:
 def test_connecting_row_dispatched_before_the_launcher_started_is_lost() -> None:
     # facts §3.3: a connecting row has no start_time; a later run that started before the launcher's
     # backend_start proves this one was dispatched by the previous launcher.
-    v = decide(facts(raw_status="connecting", start_time=None, job_pid=None, pid_alive=None,
-                     dispatched_by=T0, launcher_start=T0 + timedelta(seconds=1), observed_at=T0 + timedelta(seconds=2)),
-               execution_mode="libpq")
+    v = decide(
+        facts(
+            raw_status="connecting",
+            start_time=None,
+            job_pid=None,
+            pid_alive=None,
+            dispatched_by=T0,
+            launcher_start=T0 + timedelta(seconds=1),
+            observed_at=T0 + timedelta(seconds=2),
+        ),
+        execution_mode="libpq",
+    )
     assert v.status is RunStatus.LOST
 
 
 def test_connecting_row_past_the_startup_timeout_is_lost() -> None:
-    v = decide(facts(raw_status="connecting", start_time=None, job_pid=None, pid_alive=None,
-                     dispatched_by=T0, launcher_start=T0 - timedelta(hours=1), observed_at=T0 + timedelta(seconds=16)),
-               execution_mode="libpq")
+    v = decide(
+        facts(
+            raw_status="connecting",
+            start_time=None,
+            job_pid=None,
+            pid_alive=None,
+            dispatched_by=T0,
+            launcher_start=T0 - timedelta(hours=1),
+            observed_at=T0 + timedelta(seconds=16),
+        ),
+        execution_mode="libpq",
+    )
     assert v.status is RunStatus.LOST
 
 
 def test_connecting_row_within_the_startup_timeout_is_pending() -> None:
-    v = decide(facts(raw_status="connecting", start_time=None, job_pid=None, pid_alive=None,
-                     dispatched_by=T0, launcher_start=T0 - timedelta(hours=1), observed_at=T0 + timedelta(seconds=5)),
-               execution_mode="libpq")
+    v = decide(
+        facts(
+            raw_status="connecting",
+            start_time=None,
+            job_pid=None,
+            pid_alive=None,
+            dispatched_by=T0,
+            launcher_start=T0 - timedelta(hours=1),
+            observed_at=T0 + timedelta(seconds=5),
+        ),
+        execution_mode="libpq",
+    )
     assert v.status is RunStatus.PENDING

@@ -15,14 +15,17 @@ from pathlib import Path
 import psycopg
 import pytest
 from click.testing import CliRunner
-
 from pgcron import Client, JobSpec, schema
 from pgcron._db import Database
 from pgcron.cli import main
 from pgcron.sql import migrations, parse_queries
 
-RESET = "DROP SCHEMA IF EXISTS pgcron CASCADE; DROP TRIGGER IF EXISTS pgcron_run_notify ON cron.job_run_details;"
-RESET_JOBS = "DELETE FROM cron.job WHERE starts_with(jobname, 'pgcron:') AND NOT starts_with(jobname, 'pgcron:run:')"
+RESET = (
+    "DROP SCHEMA IF EXISTS pgcron CASCADE; DROP TRIGGER IF EXISTS pgcron_run_notify ON cron.job_run_details;"
+)
+RESET_JOBS = (
+    "DELETE FROM cron.job WHERE starts_with(jobname, 'pgcron:') AND NOT starts_with(jobname, 'pgcron:run:')"
+)
 
 
 def test_migration_files_are_numbered_without_gaps() -> None:
@@ -111,14 +114,18 @@ def test_partial_install_reports_pending(rolled_back: Database) -> None:
 
 
 @pytest.mark.integration
-def test_notify_trigger_reports_the_launchers_status_changes(pgcron_both_modes_dsn: str, job_prefix: str) -> None:
+def test_notify_trigger_reports_the_launchers_status_changes(
+    pgcron_both_modes_dsn: str, job_prefix: str
+) -> None:
     schema.install(pgcron_both_modes_dsn)  # idempotent; creates the trigger (we are superuser)
     with Client.connect(pgcron_both_modes_dsn) as client:
         caps = client.capabilities()
         assert caps.notify_trigger and caps.notify_trigger_reason is None
         with psycopg.connect(pgcron_both_modes_dsn, autocommit=True) as listener:
             listener.execute("LISTEN pgcron_run")
-            job = client.schedule(JobSpec(name=f"{job_prefix}notify", schedule="1 seconds", command="SELECT 1"))
+            job = client.schedule(
+                JobSpec(name=f"{job_prefix}notify", schedule="1 seconds", command="SELECT 1")
+            )
             statuses: list[str] = []
             deadline = time.monotonic() + 30
             while "succeeded" not in statuses and time.monotonic() < deadline:

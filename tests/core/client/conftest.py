@@ -8,14 +8,14 @@ from typing import TypeVar
 
 import psycopg
 import pytest
-
 from pgcron.client import Client
 
 T = TypeVar("T")
 
 
-def wait_for(probe: Callable[[], T | None], *, timeout: float = 30.0, interval: float = 0.2,
-             what: str = "condition") -> T:
+def wait_for(
+    probe: Callable[[], T | None], *, timeout: float = 30.0, interval: float = 0.2, what: str = "condition"
+) -> T:
     """Poll ``probe`` until it returns something truthy; fail the test at the deadline."""
     deadline = time.monotonic() + timeout
     while True:

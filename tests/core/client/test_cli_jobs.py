@@ -1,4 +1,4 @@
-"""`pgcron jobs` and `pgcron runs` against a real server (click's runner; the acceptance tier runs the binary)."""
+"""`pgcron jobs` and `pgcron runs` against a real server (click's runner; acceptance runs the binary)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-
 from pgcron import Client, JobSpec
 from pgcron.cli import main
 
@@ -25,9 +24,19 @@ def test_jobs_table_and_json(pgcron_dsn: str, job_prefix: str) -> None:
     result = runner.invoke(main, ["jobs", "--json"], env={"PGCRON_DSN": pgcron_dsn})
     assert result.exit_code == 0, result.output
     mine = [j for j in json.loads(result.output) if j["jobid"] == job.jobid]
-    assert mine == [{"jobid": job.jobid, "name": f"{job_prefix}cli", "schedule": "0 3 * * *",
-                     "command": "SELECT 42", "database": job.database, "username": job.username,
-                     "active": True, "nodename": job.nodename, "nodeport": job.nodeport}]
+    assert mine == [
+        {
+            "jobid": job.jobid,
+            "name": f"{job_prefix}cli",
+            "schedule": "0 3 * * *",
+            "command": "SELECT 42",
+            "database": job.database,
+            "username": job.username,
+            "active": True,
+            "nodename": job.nodename,
+            "nodeport": job.nodeport,
+        }
+    ]
     table = runner.invoke(main, ["jobs", "--dsn", pgcron_dsn], env={"COLUMNS": "250"})
     assert table.exit_code == 0 and f"{job_prefix}cli" in table.output
 
@@ -37,8 +46,23 @@ def test_runs_filters_and_json(pgcron_dsn: str, job_prefix: str) -> None:
         job = client.schedule(JobSpec(name=f"{job_prefix}clirun", schedule="1 seconds", command="SELECT 1/0"))
         wait_for(lambda: any(r.status.is_terminal for r in client.runs(job=job.jobid)), what="a run")
         runner = CliRunner()
-        result = runner.invoke(main, ["runs", "--dsn", pgcron_dsn, "--job", f"{job_prefix}clirun",
-                                      "--status", "failed", "--since", "10m", "--limit", "2", "--json"])
+        result = runner.invoke(
+            main,
+            [
+                "runs",
+                "--dsn",
+                pgcron_dsn,
+                "--job",
+                f"{job_prefix}clirun",
+                "--status",
+                "failed",
+                "--since",
+                "10m",
+                "--limit",
+                "2",
+                "--json",
+            ],
+        )
         client.unschedule(job.jobid)
     assert result.exit_code == 0, result.output
     runs = json.loads(result.output)
@@ -56,14 +80,16 @@ def test_bad_since_is_a_usage_error(pgcron_dsn: str) -> None:
 
 def test_missing_dsn_is_a_usage_error() -> None:
     env = {k: v for k, v in os.environ.items() if k != "PGCRON_DSN"}
-    proc = subprocess.run([sys.executable, "-m", "pgcron", "jobs"], capture_output=True, text=True, env=env,
-                          check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pgcron", "jobs"], capture_output=True, text=True, env=env, check=False
+    )
     assert proc.returncode == 2
     assert "--dsn" in proc.stderr and "PGCRON_DSN" in proc.stderr
 
 
 def test_connection_error_exit_code_and_json(pgcron_dsn: str) -> None:
-    result = CliRunner().invoke(main, ["jobs", "--json", "--dsn",
-                                       "postgresql://postgres@127.0.0.1:1/postgres?connect_timeout=2"])
+    result = CliRunner().invoke(
+        main, ["jobs", "--json", "--dsn", "postgresql://postgres@127.0.0.1:1/postgres?connect_timeout=2"]
+    )
     assert result.exit_code == 2
     assert json.loads(result.output)["error"] == "ConnectionFailed"

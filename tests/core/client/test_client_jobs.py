@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from psycopg_pool import AsyncConnectionPool, ConnectionPool
-
 from pgcron import AsyncClient, Client, JobSpec
 from pgcron.errors import JobNotFound, PgCronError, ScheduleError, UnsupportedCommand
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 pytestmark = pytest.mark.integration
 
@@ -51,8 +50,13 @@ def test_active_false_and_back_through_schedule(client: Client, job_prefix: str)
 
 def test_schedule_in_database_with_username(client: Client, job_prefix: str) -> None:
     job = client.schedule(
-        JobSpec(name=f"{job_prefix}indb", schedule="0 3 * * *", command="SELECT 1", database="postgres",
-                username="postgres")
+        JobSpec(
+            name=f"{job_prefix}indb",
+            schedule="0 3 * * *",
+            command="SELECT 1",
+            database="postgres",
+            username="postgres",
+        )
     )
     assert (job.database, job.username) == ("postgres", "postgres")
 
@@ -83,8 +87,9 @@ def test_unschedule_by_name_and_by_id(client: Client, job_prefix: str) -> None:
     ("schedule", "error"),
     [("61 * * * *", ScheduleError), ("0 0 1 1 * *", ScheduleError), ("@yearly", ScheduleError)],
 )
-def test_bad_schedules_never_reach_pg_cron(client: Client, job_prefix: str, schedule: str,
-                                           error: type[Exception]) -> None:
+def test_bad_schedules_never_reach_pg_cron(
+    client: Client, job_prefix: str, schedule: str, error: type[Exception]
+) -> None:
     with pytest.raises(error):
         client.schedule(JobSpec(name=f"{job_prefix}bad", schedule=schedule, command="SELECT 1"))
     with pytest.raises(JobNotFound):
@@ -130,7 +135,9 @@ async def test_async_client_same_operations(pgcron_both_modes_dsn: str, job_pref
     async with await AsyncClient.connect(pgcron_both_modes_dsn) as client:
         caps = await client.capabilities()
         assert caps.execution_mode == mode
-        job = await client.schedule(JobSpec(name=f"{job_prefix}async", schedule="0 3 * * *", command="SELECT 1"))
+        job = await client.schedule(
+            JobSpec(name=f"{job_prefix}async", schedule="0 3 * * *", command="SELECT 1")
+        )
         assert (await client.job(f"{job_prefix}async")).jobid == job.jobid
         assert (await client.alter(job.jobid, active=False)).active is False
         await client.unschedule(job.jobid)
@@ -141,7 +148,9 @@ async def test_async_client_same_operations(pgcron_both_modes_dsn: str, job_pref
 async def test_async_client_over_a_pool(pgcron_both_modes_dsn: str, job_prefix: str) -> None:
     async with AsyncConnectionPool(pgcron_both_modes_dsn, min_size=1, max_size=2, open=False) as pool:
         client = await AsyncClient.connect(pool)
-        job = await client.schedule(JobSpec(name=f"{job_prefix}apool", schedule="0 3 * * *", command="SELECT 1"))
+        job = await client.schedule(
+            JobSpec(name=f"{job_prefix}apool", schedule="0 3 * * *", command="SELECT 1")
+        )
         assert job in await client.jobs()
         await client.close()
         assert not pool.closed

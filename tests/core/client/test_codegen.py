@@ -10,10 +10,15 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_generated_sync_twins_are_up_to_date() -> None:
-    result = subprocess.run([sys.executable, str(ROOT / "tools" / "async_to_sync.py"), "--check"],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "async_to_sync.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, (
-        "client.py / _db.py are stale: run `python tools/async_to_sync.py`\n" + result.stdout + result.stderr)
+        "client.py / _db.py are stale: run `python tools/async_to_sync.py`\n" + result.stdout + result.stderr
+    )
 
 
 def test_generated_client_has_the_same_public_methods_as_the_async_one() -> None:
@@ -24,8 +29,23 @@ def test_generated_client_has_the_same_public_methods_as_the_async_one() -> None
         return {n for n in vars(cls) if not n.startswith("_")}
 
     assert public(Client) == public(AsyncClient)
-    assert {"connect", "capabilities", "jobs", "job", "schedule", "alter", "unschedule", "runs", "run",
-            "submit", "wait", "run_now", "cancel", "attach", "close"} <= public(Client)
+    assert {
+        "connect",
+        "capabilities",
+        "jobs",
+        "job",
+        "schedule",
+        "alter",
+        "unschedule",
+        "runs",
+        "run",
+        "submit",
+        "wait",
+        "run_now",
+        "cancel",
+        "attach",
+        "close",
+    } <= public(Client)
     assert hasattr(Client, "__enter__") and hasattr(AsyncClient, "__aenter__")
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
 from pgcron import Client, JobSpec, RunStatus
 from pgcron.errors import JobNotFound, ScheduleError, UnsupportedFeature
 
@@ -61,8 +60,12 @@ def test_newer_schedule_syntax_is_refused_on_1_4(client14: Client, job_prefix: s
 def test_runs_on_1_4(client14: Client, job_prefix: str) -> None:
     # 1.4.2 has no seconds: a per-minute job runs within about a minute.
     job = client14.schedule(JobSpec(name=f"{job_prefix}runs", schedule="* * * * *", command="SELECT 1/0"))
-    run = wait_for(lambda: (rs := client14.runs(job=job.jobid)) and rs[0].status.is_terminal and rs[0],
-                   timeout=75, interval=1.0, what="the per-minute run on 1.4.2")
+    run = wait_for(
+        lambda: (rs := client14.runs(job=job.jobid)) and rs[0].status.is_terminal and rs[0],
+        timeout=75,
+        interval=1.0,
+        what="the per-minute run on 1.4.2",
+    )
     client14.unschedule(job.jobid)
     assert run.status is RunStatus.FAILED
     assert run.message == "ERROR: division by zero"

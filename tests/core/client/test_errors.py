@@ -10,8 +10,6 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
 from pgcron import Client, JobSpec
 from pgcron._db import Database
 from pgcron.errors import (
@@ -21,6 +19,7 @@ from pgcron.errors import (
     PermissionDenied,
     ScheduleError,
 )
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 pytestmark = pytest.mark.integration
 
@@ -50,9 +49,8 @@ def _grant(dsn: str, statement: str, role: str) -> None:
 
 
 def test_no_usage_on_schema_cron_names_the_grant(pgcron_dsn: str, plain_role: str) -> None:
-    with Client.connect(_as(pgcron_dsn, user=plain_role)) as client:
-        with pytest.raises(PermissionDenied) as info:
-            client.jobs()
+    with Client.connect(_as(pgcron_dsn, user=plain_role)) as client, pytest.raises(PermissionDenied) as info:
+        client.jobs()
     assert f"GRANT USAGE ON SCHEMA cron TO {plain_role};" in info.value.message
 
 
@@ -77,10 +75,14 @@ def test_alter_without_grant_names_the_grant(pgcron_dsn: str, plain_role: str, j
         with pytest.raises(PermissionDenied) as info:
             client.alter(job.jobid, schedule="0 4 * * *")
         assert "GRANT EXECUTE ON FUNCTION cron.alter_job(bigint, text, text, text, text, boolean)" in (
-            info.value.message)
+            info.value.message
+        )
         with pytest.raises(PermissionDenied) as info:
-            client.schedule(JobSpec(name=f"{job_prefix}other", schedule="0 3 * * *", command="SELECT 1",
-                                    username="postgres"))
+            client.schedule(
+                JobSpec(
+                    name=f"{job_prefix}other", schedule="0 3 * * *", command="SELECT 1", username="postgres"
+                )
+            )
         assert "schedule_in_database" in info.value.message
         client.unschedule(job.jobid)
 

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-
 from pgcron import Client, RunStatus
 from pgcron.dev import _server
 
@@ -68,25 +67,38 @@ def test_launcher_restart_leaves_lost_runs(private_dsn: tuple[str, str], silent_
             # A job whose connection never completes: its run sits in 'connecting' (up to the 10 s timeout).
             jobid = conn.execute("SELECT cron.schedule('stuck', '5 seconds', 'SELECT 1')").fetchone()[0]
             conn.execute("UPDATE cron.job SET nodeport = %s WHERE jobid = %s", (silent_port, jobid))
-            stuck_runid = wait_for(lambda: conn.execute(
-                "SELECT runid FROM cron.job_run_details WHERE jobid = %s AND status = 'connecting'", (jobid,)
-            ).fetchone(), what="a connecting run")[0]
-        sleeper = conn.execute("SELECT cron.schedule('sleeper', '1 seconds', 'SELECT pg_sleep(60)')").fetchone()[0]
-        running = wait_for(lambda: conn.execute(
-            "SELECT runid, job_pid FROM cron.job_run_details WHERE jobid = %s AND status = 'running'", (sleeper,)
-        ).fetchone(), what="a running run")
+            stuck_runid = wait_for(
+                lambda: conn.execute(
+                    "SELECT runid FROM cron.job_run_details WHERE jobid = %s AND status = 'connecting'",
+                    (jobid,),
+                ).fetchone(),
+                what="a connecting run",
+            )[0]
+        sleeper = conn.execute(
+            "SELECT cron.schedule('sleeper', '1 seconds', 'SELECT pg_sleep(60)')"
+        ).fetchone()[0]
+        running = wait_for(
+            lambda: conn.execute(
+                "SELECT runid, job_pid FROM cron.job_run_details WHERE jobid = %s AND status = 'running'",
+                (sleeper,),
+            ).fetchone(),
+            what="a running run",
+        )
         assert client.run(running[0]).status is RunStatus.RUNNING
         if stuck_runid is not None:
             assert client.run(stuck_runid).status is RunStatus.PENDING
 
         old = _launcher_pid(conn)
         conn.execute("SELECT pg_terminate_backend(%s)", (old,))
-        wait_for(lambda: (pid := _launcher_pid(conn)) is not None and pid != old, what="the launcher to restart")
+        wait_for(
+            lambda: (pid := _launcher_pid(conn)) is not None and pid != old, what="the launcher to restart"
+        )
         conn.execute("SELECT cron.unschedule(jobid) FROM cron.job")  # nothing new may run from here on
         conn.execute("SELECT pg_cancel_backend(%s)", (running[1],))  # libpq: the query outlives the launcher
 
-        lost = wait_for(lambda: (r := client.run(running[0])).raw_status == "failed" and r,
-                        what="pg_cron to mark the run")
+        lost = wait_for(
+            lambda: (r := client.run(running[0])).raw_status == "failed" and r, what="pg_cron to mark the run"
+        )
         assert lost.return_message == "server restarted"
         assert lost.end_time is None
         assert lost.status is RunStatus.LOST and lost.status.is_terminal

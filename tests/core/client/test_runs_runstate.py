@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import psycopg
 import pytest
-
 from pgcron import Client, JobSpec, Run, RunStatus
 
 from .conftest import wait_for
@@ -28,8 +27,9 @@ def _first_terminal(client: Client, jobid: int) -> Run | None:
 def test_success_has_rows_duration_and_the_same_message_in_both_modes(
     client: Client, job_prefix: str, forget_runs: list[int]
 ) -> None:
-    job = client.schedule(JobSpec(name=f"{job_prefix}ok", schedule="1 seconds",
-                                  command="SELECT g FROM generate_series(1, 3) g"))
+    job = client.schedule(
+        JobSpec(name=f"{job_prefix}ok", schedule="1 seconds", command="SELECT g FROM generate_series(1, 3) g")
+    )
     forget_runs.append(job.jobid)
     run = wait_for(lambda: _first_terminal(client, job.jobid), what="a finished run")
     assert run in client.runs(job=f"{job_prefix}ok", status="succeeded", since=timedelta(minutes=5))
@@ -58,8 +58,9 @@ def test_sql_error_message_is_normalized_in_both_modes(
 def test_multi_statement_run_is_over_only_when_its_backend_is_gone(
     client: Client, job_prefix: str, forget_runs: list[int], mode: str
 ) -> None:
-    job = client.schedule(JobSpec(name=f"{job_prefix}multi", schedule="1 seconds",
-                                  command="SELECT 1; SELECT pg_sleep(3)"))
+    job = client.schedule(
+        JobSpec(name=f"{job_prefix}multi", schedule="1 seconds", command="SELECT 1; SELECT pg_sleep(3)")
+    )
     forget_runs.append(job.jobid)
     seen: list[Run] = []
 
@@ -85,10 +86,14 @@ def test_multi_statement_run_is_over_only_when_its_backend_is_gone(
 def test_unscheduling_a_running_job_cancels_its_run(
     client: Client, job_prefix: str, forget_runs: list[int], pgcron_both_modes_dsn: str
 ) -> None:
-    job = client.schedule(JobSpec(name=f"{job_prefix}cancel", schedule="1 seconds", command="SELECT pg_sleep(20)"))
+    job = client.schedule(
+        JobSpec(name=f"{job_prefix}cancel", schedule="1 seconds", command="SELECT pg_sleep(20)")
+    )
     forget_runs.append(job.jobid)
-    running = wait_for(lambda: (r := _first_run(client, job.jobid)) and r.status is RunStatus.RUNNING and r,
-                       what="the run to start")
+    running = wait_for(
+        lambda: (r := _first_run(client, job.jobid)) and r.status is RunStatus.RUNNING and r,
+        what="the run to start",
+    )
     client.alter(job.jobid, active=False)
     run = wait_for(lambda: (r := client.run(running.runid)).status.is_terminal and r, what="the cancellation")
     assert run.status is RunStatus.CANCELED
@@ -99,12 +104,14 @@ def test_unscheduling_a_running_job_cancels_its_run(
 def test_pg_cancel_backend_is_a_cancellation(
     client: Client, job_prefix: str, forget_runs: list[int], pgcron_both_modes_dsn: str
 ) -> None:
-    job = client.schedule(JobSpec(name=f"{job_prefix}usercancel", schedule="1 seconds",
-                                  command="SELECT pg_sleep(20)"))
+    job = client.schedule(
+        JobSpec(name=f"{job_prefix}usercancel", schedule="1 seconds", command="SELECT pg_sleep(20)")
+    )
     forget_runs.append(job.jobid)
     running = wait_for(
         lambda: (r := _first_run(client, job.jobid)) and r.status is RunStatus.RUNNING and r.job_pid and r,
-        what="the run to start")
+        what="the run to start",
+    )
     with psycopg.connect(pgcron_both_modes_dsn, autocommit=True) as conn:
         conn.execute("SELECT pg_cancel_backend(%s)", (running.job_pid,))
     run = wait_for(lambda: (r := client.run(running.runid)).status.is_terminal and r, what="the cancellation")
@@ -124,8 +131,15 @@ def test_empty_command_never_finishes_in_bgw_mode_and_the_engine_says_failed(
     forget_runs.append(row[0])
     if mode == "bgw":
         # pg_cron leaves the row 'running' forever; wait until its worker is gone, then look
-        run = wait_for(lambda: (r := _first_run(client, row[0])) and r.raw_status == "running"
-                       and not _backend_alive(pgcron_both_modes_dsn, r.job_pid) and r, what="a stuck run")
+        run = wait_for(
+            lambda: (
+                (r := _first_run(client, row[0]))
+                and r.raw_status == "running"
+                and not _backend_alive(pgcron_both_modes_dsn, r.job_pid)
+                and r
+            ),
+            what="a stuck run",
+        )
         run = client.run(run.runid)
         assert run.raw_status == "running"
         assert run.status is RunStatus.FAILED

@@ -201,8 +201,10 @@ def decide(facts: RunFacts, *, execution_mode: str | None = None) -> Verdict:
     if facts.launcher_start is not None:
         if facts.start_time is not None and facts.start_time < facts.launcher_start:
             return Verdict(RunStatus.LOST, RESTART_MESSAGE, None)
-        if facts.start_time is None and facts.dispatched_by is not None and (
-            facts.dispatched_by < facts.launcher_start
+        if (
+            facts.start_time is None
+            and facts.dispatched_by is not None
+            and (facts.dispatched_by < facts.launcher_start)
         ):
             return Verdict(RunStatus.LOST, RESTART_MESSAGE, None)
         if facts.start_time is None and facts.job_pid is not None and facts.pid_alive is False:
