@@ -199,3 +199,29 @@ def test_cli_plan_exit_codes(engine_dsn: str, namespace: str, tmp_path: Path) ->
     path.write_text("namespace: pgcron\njobs: []\n")
     bad = subprocess.run([*cli, "plan", str(path)], env=env, capture_output=True, text=True, check=False)
     assert bad.returncode == 1 and "reserved" in bad.stderr
+
+
+def test_client_plan_and_apply(engine_dsn: str, namespace: str) -> None:
+    import pgcron
+
+    specs = [JobSpec("via-client", "0 0 31 2 *", "SELECT 1", active=False)]
+    with pgcron.Client.connect(engine_dsn) as client:
+        plan = client.plan(specs, namespace=namespace)
+        assert plan.summary()["create"] == 1
+        result = client.apply(plan)
+        assert list(result.jobids) == [f"{namespace}:via-client"]
+        assert not client.plan(specs, namespace=namespace).pending
+
+
+async def test_async_client_plan_and_apply(engine_dsn: str, namespace: str) -> None:
+    import pgcron
+
+    specs = [JobSpec("via-async", "0 0 31 2 *", "SELECT 1", active=False)]
+    async with await pgcron.AsyncClient.connect(engine_dsn) as client:
+        plan = await client.plan(specs, namespace=namespace)
+        result = await client.apply(plan)
+        job = await client.job(f"{namespace}:via-async")
+        assert result.jobids[f"{namespace}:via-async"] == job.jobid
+        changed = await client.plan([dataclasses.replace(specs[0], command="SELECT 2")], namespace=namespace)
+        await client.apply(changed)
+        assert (await client.job(job.jobid)).command == "SELECT 2"

@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING, Any, Self
 import psycopg
 from psycopg_pool import ConnectionPool
 from pgcron import _client_base as base
+from pgcron import plan as _plan
 from pgcron._db import Database
 from pgcron.errors import JobNotFound, PgCronError, UnsupportedFeature
 from pgcron.models import Capabilities, Job, JobSpec, Run, RunHandle, RunStatus
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from pgcron.plan import ApplyResult, Plan
     from pgcron.pushdown import Pushdown
 __all__ = ["Client"]
 logger = logging.getLogger(__name__)
@@ -217,6 +219,17 @@ class Client:
         job = self.job(name_or_id)
         self._db.fetch_all("unschedule_job", {"jobid": job.jobid})
         logger.info("unscheduled job %s (id %d)", job.name, job.jobid)
+
+    def plan(self, specs: Iterable[JobSpec], *, namespace: str, prune: bool = False) -> Plan:
+        """Diff ``specs`` with the jobs named ``<namespace>:…`` (docs/jobs-file.md); changes nothing."""
+        with self._db.transaction():
+            steps = _plan.plan_steps(specs, namespace=namespace, prune=prune)
+            return _plan.drive(steps, self._db.fetch_all)
+
+    def apply(self, plan: Plan) -> ApplyResult:
+        """Make the namespace's jobs match ``plan`` in one transaction (jobids and history kept)."""
+        with self._db.transaction():
+            return _plan.drive(_plan.apply_steps(plan), self._db.fetch_all)
 
     def runs(
         self,

@@ -16,6 +16,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from pgcron import _client_base as base
+from pgcron import plan as _plan
 from pgcron._db_async import AsyncDatabase
 from pgcron.errors import JobNotFound, PgCronError, UnsupportedFeature
 from pgcron.models import Capabilities, Job, JobSpec, Run, RunHandle, RunStatus
@@ -23,6 +24,7 @@ from pgcron.models import Capabilities, Job, JobSpec, Run, RunHandle, RunStatus
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from pgcron.plan import ApplyResult, Plan
     from pgcron.pushdown import AsyncPushdown
 
 __all__ = ["AsyncClient"]
@@ -227,6 +229,19 @@ class AsyncClient:
         job = await self.job(name_or_id)
         await self._db.fetch_all("unschedule_job", {"jobid": job.jobid})
         logger.info("unscheduled job %s (id %d)", job.name, job.jobid)
+
+    # ------------------------------------------------------------------ jobs as code (pgcron.plan)
+
+    async def plan(self, specs: Iterable[JobSpec], *, namespace: str, prune: bool = False) -> Plan:
+        """Diff ``specs`` with the jobs named ``<namespace>:…`` (docs/jobs-file.md); changes nothing."""
+        async with self._db.transaction():
+            steps = _plan.plan_steps(specs, namespace=namespace, prune=prune)
+            return await _plan.drive(steps, self._db.fetch_all)
+
+    async def apply(self, plan: Plan) -> ApplyResult:
+        """Make the namespace's jobs match ``plan`` in one transaction (jobids and history kept)."""
+        async with self._db.transaction():
+            return await _plan.drive(_plan.apply_steps(plan), self._db.fetch_all)
 
     # ------------------------------------------------------------------ runs
 

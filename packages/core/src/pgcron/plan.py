@@ -13,12 +13,13 @@ outside the file since the last apply) from an ordinary pending change.
 from __future__ import annotations
 
 import enum
+import inspect
 import json
 import logging
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar, cast, overload
 
 import psycopg
 from psycopg.rows import dict_row
@@ -651,6 +652,25 @@ async def run_steps_async(
             step = steps.send(await fetch(*step))
     except StopIteration as done:
         return cast(T, done.value)
+
+
+Fetch = Callable[[str, dict[str, Any]], list[dict[str, Any]]]
+AsyncFetch = Callable[[str, dict[str, Any]], Awaitable[list[dict[str, Any]]]]
+
+
+@overload
+def drive(steps: Steps[T], fetch: AsyncFetch) -> Awaitable[T]: ...
+@overload
+def drive(steps: Steps[T], fetch: Fetch) -> T: ...
+def drive(steps: Steps[T], fetch: Fetch | AsyncFetch) -> T | Awaitable[T]:
+    """``run_steps`` for a synchronous ``fetch``, an awaitable ``run_steps_async`` for an async one.
+
+    One name for both, so the async client's source and its generated sync twin read the same
+    (``await drive(...)`` / ``drive(...)``).
+    """
+    if inspect.iscoroutinefunction(fetch):
+        return run_steps_async(steps, cast(AsyncFetch, fetch))
+    return run_steps(steps, cast(Fetch, fetch))
 
 
 def _fetch_with(conn: psycopg.Connection[Any]) -> Callable[[str, dict[str, Any]], list[dict[str, Any]]]:
