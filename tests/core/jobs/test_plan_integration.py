@@ -225,3 +225,31 @@ async def test_async_client_plan_and_apply(engine_dsn: str, namespace: str) -> N
         changed = await client.plan([dataclasses.replace(specs[0], command="SELECT 2")], namespace=namespace)
         await client.apply(changed)
         assert (await client.job(job.jobid)).command == "SELECT 2"
+
+
+@pytest.mark.slow
+def test_timeout_cancels_a_long_run(conn: psycopg.Connection[Any], namespace: str) -> None:
+    import time
+    from datetime import timedelta
+
+    specs = [JobSpec("sleepy", "3 seconds", "SELECT pg_sleep(60)", timeout=timedelta(seconds=2))]
+    result = apply_plan(conn, plan_jobs(conn, specs, namespace=namespace))
+    jobid = result.jobids[f"{namespace}:sleepy"]
+    assert conn.execute("SELECT count(*) FROM cron.job WHERE jobname = 'pgcron:job-timeouts'").fetchone() == (
+        1,
+    )
+    deadline = time.monotonic() + 45
+    row = None
+    while time.monotonic() < deadline:
+        row = conn.execute(
+            "SELECT status, return_message, end_time - start_time FROM cron.job_run_details"
+            " WHERE jobid = %s AND status = 'failed' ORDER BY runid LIMIT 1",
+            (jobid,),
+        ).fetchone()
+        if row is not None:
+            break
+        time.sleep(0.5)
+    assert row is not None, "the watchdog did not cancel the run within 45 s"
+    assert "canceling statement" in row[1]
+    assert row[2] < timedelta(seconds=15)  # 2 s timeout + a 5 s watchdog period, not the 60 s sleep
+    conn.execute("SELECT cron.alter_job(%s, active := false)", (jobid,))
