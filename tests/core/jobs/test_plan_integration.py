@@ -253,3 +253,15 @@ def test_timeout_cancels_a_long_run(conn: psycopg.Connection[Any], namespace: st
     assert "canceling statement" in row[1]
     assert row[2] < timedelta(seconds=15)  # 2 s timeout + a 5 s watchdog period, not the 60 s sleep
     conn.execute("SELECT cron.alter_job(%s, active := false)", (jobid,))
+
+
+def test_plan_and_apply_on_pg_cron_14(pgcron_14_dsn: str, job_prefix: str) -> None:
+    # pg_cron 1.4.2: jobname is type `name`, and no engine schema is needed for plan/apply.
+    with psycopg.connect(pgcron_14_dsn, autocommit=True) as conn:
+        v1 = [JobSpec("a", "0 0 31 2 *", "SELECT 1", active=False)]
+        created = apply_plan(conn, plan_jobs(conn, v1, namespace=job_prefix))
+        v2 = [JobSpec("a", "0 0 30 2 *", "SELECT 2", active=False)]
+        apply_plan(conn, plan_jobs(conn, v2, namespace=job_prefix))
+        assert not plan_jobs(conn, v2, namespace=job_prefix).pending
+        live = _jobs(conn, job_prefix)[f"{job_prefix}:a"]
+        assert live[0] == created.jobids[f"{job_prefix}:a"] and live[1:3] == ("0 0 30 2 *", "SELECT 2")
