@@ -49,7 +49,7 @@ class RunSource(Protocol):
 
     def start_runid(self, before: datetime) -> int: ...
 
-    def audit(self, since: timedelta) -> AuditReport: ...
+    def audit(self, since: timedelta, late_after: timedelta) -> AuditReport: ...
 
 
 class ClientRunSource:
@@ -67,9 +67,9 @@ class ClientRunSource:
     def start_runid(self, before: datetime) -> int:
         return runfeed.start_runid(self.client, before)
 
-    def audit(self, since: timedelta) -> AuditReport:
+    def audit(self, since: timedelta, late_after: timedelta) -> AuditReport:
         with self.client.database.connection() as conn:
-            return run_audit(conn, since)
+            return run_audit(conn, since, late_after=late_after)
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,7 @@ class SensorSettings:
     time_budget: timedelta = timedelta(seconds=40)  # below Dagster's 60 s sensor gRPC timeout
     audit_interval: timedelta | None = timedelta(minutes=10)  # None: never audit
     audit_window: timedelta = timedelta(hours=24)  # the first audit looks this far back
+    audit_late_after: timedelta = timedelta(seconds=60)  # fire times younger than this are not judged yet
 
 
 @dataclass
@@ -247,7 +248,7 @@ def collect_events(
         window = settings.audit_window
         if cursor.audited_until is not None:
             window = min(window, clock - cursor.audited_until + settings.audit_interval)
-        report = source.audit(window)
+        report = source.audit(window, settings.audit_late_after)
         result.events.extend(
             on_schedule_evaluations(report, watched, cursor.jobs, after=cursor.audited_until)
             if with_checks

@@ -1,0 +1,150 @@
+"""Unit tests of the run sensor's tick logic and cursor, with a fake run source."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import dagster as dg
+import pgcron
+import pytest
+from dagster_pgcron.cursor import RunCursor, compress, expand
+from dagster_pgcron.sensor import SensorSettings, collect_events
+from pgcron.audit import Finding, FindingKind
+
+from dagster_fakes import T0, FakeSource, job, run
+
+S = pgcron.RunStatus
+WATCHED = {"ns:ok": dg.AssetKey(["pg_cron", "ns", "ok"]), "ns:bad": dg.AssetKey(["pg_cron", "ns", "bad"])}
+NO_AUDIT = SensorSettings(audit_interval=None, lookback=timedelta(days=365), settle=timedelta(seconds=30))
+
+
+def reported(events: list) -> list[tuple[str, int]]:
+    out = []
+    for e in events:
+        if isinstance(e, (dg.AssetMaterialization, dg.AssetObservation)):
+            out.append((type(e).__name__, e.metadata["dagster-pgcron/runid"].value))
+    return out
+
+
+def source() -> FakeSource:
+    return FakeSource([job(1, "ns:ok"), job(2, "ns:bad"), job(3, "other")])
+
+
+def test_success_and_failure_map_to_materialization_observation_and_checks() -> None:
+    src = source()
+    src.runs = [run(10, 1, S.SUCCEEDED), run(11, 2, S.FAILED, message="ERROR: division by zero"), run(12, 3, S.SUCCEEDED)]
+    tick = collect_events(src, None, WATCHED, NO_AUDIT)
+    assert reported(tick.events) == [("AssetMaterialization", 10), ("AssetObservation", 11)]
+    checks = [e for e in tick.events if isinstance(e, dg.AssetCheckEvaluation)]
+    assert [(c.asset_key, c.passed) for c in checks] == [(WATCHED["ns:ok"], True), (WATCHED["ns:bad"], False)]
+    assert checks[1].metadata["dagster-pgcron/message"].value == "ERROR: division by zero"
+    mat = tick.events[0]
+    assert mat.metadata["dagster-pgcron/rows"].value == 1
+    assert mat.metadata["dagster-pgcron/job_name"].value == "ns:ok"
+
+
+def test_out_of_order_finish_reports_each_run_exactly_once() -> None:
+    src = source()
+    # 10 is a long run still going; 11 and 12 finish first.
+    src.runs = [run(10, 1, S.RUNNING), run(11, 2, S.FAILED), run(12, 1, S.SUCCEEDED)]
+    t1 = collect_events(src, None, WATCHED, NO_AUDIT)
+    assert reported(t1.events) == [("AssetObservation", 11), ("AssetMaterialization", 12)]
+    cur = RunCursor.parse(t1.cursor.serialize())
+    assert cur is not None and cur.watermark < 10 and cur.done == {11, 12}
+    # nothing new: a second tick reports nothing
+    t2 = collect_events(src, cur, WATCHED, NO_AUDIT)
+    assert reported(t2.events) == [] and t2.skip_reason
+    # the long run ends, a new one arrives
+    src.finish(10, S.SUCCEEDED)
+    src.runs.append(run(13, 2, S.SUCCEEDED))
+    t3 = collect_events(src, RunCursor.parse(t2.cursor.serialize()), WATCHED, NO_AUDIT)
+    assert reported(t3.events) == [("AssetMaterialization", 10), ("AssetMaterialization", 13)]
+    # every run settled: the watermark passes all of them and the done set empties
+    assert t3.cursor.watermark == 13 and t3.cursor.done == set()
+
+
+def test_watermark_waits_for_settle_time() -> None:
+    src = source()
+    src.runs = [run(10, 1, S.SUCCEEDED)]
+    src.now = src.runs[0].end_time + timedelta(seconds=5)  # ended 5 s ago, settle is 30 s
+    t1 = collect_events(src, None, WATCHED, NO_AUDIT)
+    assert reported(t1.events) == [("AssetMaterialization", 10)]
+    assert t1.cursor.watermark < 10 and 10 in t1.cursor.done
+    # a run with a smaller id committed late must still be seen
+    src.runs.insert(0, run(9, 2, S.FAILED))
+    src.now += timedelta(minutes=1)
+    t2 = collect_events(src, t1.cursor, WATCHED, NO_AUDIT)
+    assert reported(t2.events) == [("AssetObservation", 9)]
+    assert t2.cursor.watermark == 10
+
+
+def test_paging_past_a_blocking_run_reaches_new_runs() -> None:
+    src = source()
+    src.runs = [run(1, 1, S.RUNNING)] + [run(i, 2, S.SUCCEEDED) for i in range(2, 1203)]
+    settings = SensorSettings(audit_interval=None, lookback=timedelta(days=365), page_size=100)
+    t1 = collect_events(src, None, WATCHED, settings)
+    assert len(reported(t1.events)) == 1201
+    assert src.pages >= 12
+    # the done set stays small on the wire: one range
+    assert '"done":[[2,1202]]' in t1.cursor.serialize()
+    src.runs.append(run(1300, 1, S.SUCCEEDED))
+    t2 = collect_events(src, t1.cursor, WATCHED, settings)
+    assert reported(t2.events) == [("AssetMaterialization", 1300)]
+
+
+def test_unscheduled_job_keeps_its_name_through_the_cursor() -> None:
+    src = source()
+    src.runs = [run(10, 1, S.RUNNING)]
+    t1 = collect_events(src, None, WATCHED, NO_AUDIT)
+    src.job_rows = [j for j in src.job_rows if j.jobid != 1]  # unscheduled: cron.job no longer names it
+    src.finish(10, S.SUCCEEDED)
+    t2 = collect_events(src, RunCursor.parse(t1.cursor.serialize()), WATCHED, NO_AUDIT)
+    assert reported(t2.events) == [("AssetMaterialization", 10)]
+    assert t2.events[0].asset_key == WATCHED["ns:ok"]
+
+
+def test_no_watched_job_exists_yet_skips_with_reason() -> None:
+    src = FakeSource([job(3, "other")])
+    tick = collect_events(src, None, WATCHED, NO_AUDIT)
+    assert tick.events == [] and "apply the jobs first" in (tick.skip_reason or "")
+
+
+def test_first_tick_starts_at_lookback() -> None:
+    src = source()
+    src.runs = [run(i, 1, S.SUCCEEDED) for i in range(1, 50)]
+    src.now = T0 + timedelta(seconds=40)
+    settings = SensorSettings(audit_interval=None, lookback=timedelta(seconds=10))
+    tick = collect_events(src, None, WATCHED, settings, now=src.now)
+    ids = [rid for _, rid in reported(tick.events)]
+    assert ids and min(ids) >= 30 and max(ids) == 49
+
+
+def test_audit_missed_fire_times_fail_the_on_schedule_check_once() -> None:
+    src = source()
+    src.findings = [
+        Finding(FindingKind.MISSED, 1, "ns:ok", expected=src.now - timedelta(minutes=5), count=3, message="3 fire times without a run"),
+        Finding(FindingKind.MISSED, 3, "other", expected=src.now - timedelta(minutes=5), count=1, message="x"),
+    ]
+    settings = SensorSettings(audit_interval=timedelta(minutes=10), audit_late_after=timedelta(seconds=60))
+    t1 = collect_events(src, None, WATCHED, settings, now=src.now)
+    evs = {(e.asset_key, e.passed) for e in t1.events if isinstance(e, dg.AssetCheckEvaluation)}
+    assert evs == {(WATCHED["ns:ok"], False), (WATCHED["ns:bad"], True)}
+    failed = next(e for e in t1.events if isinstance(e, dg.AssetCheckEvaluation) and not e.passed)
+    assert failed.check_name == "pg_cron_on_schedule" and failed.metadata["dagster-pgcron/missed"].value == 3
+    # within the interval: no second audit
+    t2 = collect_events(src, t1.cursor, WATCHED, settings, now=src.now + timedelta(minutes=1))
+    assert src.audits == 1 and not t2.audited
+    # next audit: the same old finding is not reported again
+    t3 = collect_events(src, t2.cursor, WATCHED, settings, now=src.now + timedelta(minutes=11))
+    assert t3.audited
+    assert all(e.passed for e in t3.events if isinstance(e, dg.AssetCheckEvaluation))
+
+
+def test_cursor_ranges_round_trip_and_bad_cursor_restarts() -> None:
+    ids = {1, 2, 3, 7, 9, 10}
+    assert compress(ids) == [[1, 3], [7, 7], [9, 10]]
+    assert expand(compress(ids)) == ids
+    assert RunCursor.parse("not json") is None
+    assert RunCursor.parse('{"v": 99, "w": 1}') is None
+    with pytest.raises(ValueError):
+        expand([[5, 1]])
