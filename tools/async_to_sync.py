@@ -38,14 +38,18 @@ RENAMES = {
     "aclose": "close",
     "_db_async": "_db",
     "client_async": "client",
+    "asyncio": "threading",  # asyncio.Lock -> threading.Lock; the async sources use nothing else of asyncio
 }
-_WORD_RE = re.compile(r"\b(" + "|".join(sorted(map(re.escape, RENAMES), key=len, reverse=True)) + r")\b")
+# In docstrings and messages "asyncio" means the flavour of the API, not the module.
+_TEXT_RENAMES = {**RENAMES, "asyncio": "synchronous"}
+_WORD_RE = re.compile(
+    r"\b(" + "|".join(sorted(map(re.escape, _TEXT_RENAMES), key=len, reverse=True)) + r")\b"
+)
 
 
 def _rename(text: str) -> str:
-    text = _WORD_RE.sub(lambda m: RENAMES[m.group(1)], text)
-    text = text.replace("await ", "").replace("async with", "with")
-    return text.replace("asyncio code", "synchronous code")
+    text = _WORD_RE.sub(lambda m: _TEXT_RENAMES[m.group(1)], text)
+    return text.replace("await ", "").replace("async with", "with")
 
 
 class _AsyncToSync(ast.NodeTransformer):

@@ -8,9 +8,11 @@ Nothing else in the engine talks to psycopg directly.
 """
 
 from __future__ import annotations
+import threading
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 import psycopg
 from psycopg.rows import dict_row
@@ -22,6 +24,7 @@ __all__ = ["Database", "Row"]
 logger = logging.getLogger(__name__)
 Row = dict[str, Any]
 Params = Mapping[str, Any]
+_ACTIVE: ContextVar[tuple[object, Any] | None] = ContextVar("pgcron_db_active", default=None)
 
 
 class Database:
@@ -44,7 +47,7 @@ class Database:
         self._connection = connection
         self._pool = pool
         self._owned = owned
-        self._current: psycopg.Connection[Any] | None = None
+        self._lock = threading.Lock()
 
     @classmethod
     def connect(cls, target: str | psycopg.Connection[Any] | ConnectionPool[Any]) -> Database:
@@ -76,29 +79,36 @@ class Database:
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
-        """A connection for a few statements: the inner transaction's, the own one, or one from the pool."""
-        if self._current is not None:
-            yield self._current
-        elif self._connection is not None:
-            yield self._connection
+        """A connection for a few statements: the caller's current one, the own one, or one from the pool."""
+        active = _ACTIVE.get()
+        if active is not None and active[0] is self:
+            yield active[1]
+            return
+        if self._connection is not None:
+            with self._lock:
+                token = _ACTIVE.set((self, self._connection))
+                try:
+                    yield self._connection
+                finally:
+                    _ACTIVE.reset(token)
         else:
             assert self._pool is not None
             with self._pool.connection() as conn:
-                yield conn
+                token = _ACTIVE.set((self, conn))
+                try:
+                    yield conn
+                finally:
+                    _ACTIVE.reset(token)
 
     @contextmanager
     def transaction(self, *, force_rollback: bool = False) -> Iterator[psycopg.Connection[Any]]:
         """Run the named queries inside one transaction (a savepoint when already inside one)."""
         with self.connection() as conn:
-            previous = self._current
-            self._current = conn
             try:
                 with conn.transaction(force_rollback=force_rollback):
                     yield conn
             except psycopg.Error as exc:
                 raise translate_error(exc, role=conn.info.user) from exc
-            finally:
-                self._current = previous
 
     def fetch_all(self, query: str, params: Params | None = None) -> list[Row]:
         """All rows of a named query, as dicts."""

@@ -7,9 +7,11 @@ Nothing else in the engine talks to psycopg directly.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import psycopg
@@ -25,6 +27,10 @@ logger = logging.getLogger(__name__)
 
 Row = dict[str, Any]
 Params = Mapping[str, Any]
+
+# The connection the current task (or thread) is using, per database object: nested calls inside
+# transaction() reuse it, and other tasks never see it (a plain attribute would leak across tasks).
+_ACTIVE: ContextVar[tuple[object, Any] | None] = ContextVar("pgcron_db_active", default=None)
 
 
 class AsyncDatabase:
@@ -47,7 +53,9 @@ class AsyncDatabase:
         self._connection = connection
         self._pool = pool
         self._owned = owned
-        self._current: psycopg.AsyncConnection[Any] | None = None
+        # One connection serves one caller at a time: a transaction must not interleave with another
+        # task's statements on the same connection.
+        self._lock = asyncio.Lock()
 
     @classmethod
     async def connect(
@@ -82,15 +90,26 @@ class AsyncDatabase:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        """A connection for a few statements: the inner transaction's, the own one, or one from the pool."""
-        if self._current is not None:
-            yield self._current
-        elif self._connection is not None:
-            yield self._connection
+        """A connection for a few statements: the caller's current one, the own one, or one from the pool."""
+        active = _ACTIVE.get()
+        if active is not None and active[0] is self:
+            yield active[1]
+            return
+        if self._connection is not None:
+            async with self._lock:
+                token = _ACTIVE.set((self, self._connection))
+                try:
+                    yield self._connection
+                finally:
+                    _ACTIVE.reset(token)
         else:
             assert self._pool is not None
             async with self._pool.connection() as conn:
-                yield conn
+                token = _ACTIVE.set((self, conn))
+                try:
+                    yield conn
+                finally:
+                    _ACTIVE.reset(token)
 
     @asynccontextmanager
     async def transaction(
@@ -98,15 +117,11 @@ class AsyncDatabase:
     ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         """Run the named queries inside one transaction (a savepoint when already inside one)."""
         async with self.connection() as conn:
-            previous = self._current
-            self._current = conn
             try:
                 async with conn.transaction(force_rollback=force_rollback):
                     yield conn
             except psycopg.Error as exc:
                 raise translate_error(exc, role=conn.info.user) from exc
-            finally:
-                self._current = previous
 
     async def fetch_all(self, query: str, params: Params | None = None) -> list[Row]:
         """All rows of a named query, as dicts."""

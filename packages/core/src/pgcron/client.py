@@ -1,6 +1,6 @@
 # WARNING: generated from client_async.py by tools/async_to_sync.py; edit that file instead.
 # ruff: noqa
-"""``Client``: the typed asyncio client for pg_cron (contract: docs/adr/0003-client-api-contract.md).
+"""``Client``: the typed synchronous client for pg_cron (contract: docs/adr/0003-client-api-contract.md).
 
 This is the source of the synchronous ``Client`` (``pgcron/client.py``), generated from it by
 ``tools/async_to_sync.py``: edit this file, then run ``python tools/async_to_sync.py``. Only mechanical
