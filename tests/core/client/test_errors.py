@@ -18,6 +18,7 @@ from pgcron.errors import (
     JobNotFound,
     PermissionDenied,
     ScheduleError,
+    WrongDatabase,
 )
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -110,3 +111,22 @@ def test_unknown_job_and_invalid_schedule_from_the_server(pgcron_dsn: str) -> No
 def test_connection_failure() -> None:
     with pytest.raises(ConnectionFailed, match="Check the DSN"):
         Client.connect("postgresql://postgres@127.0.0.1:1/postgres?connect_timeout=2")
+
+
+def test_create_extension_outside_cron_database_name_is_wrong_database(pgcron_dsn: str) -> None:
+    dbname = f"t_db_{secrets.token_hex(4)}"
+    with psycopg.connect(pgcron_dsn, autocommit=True) as admin:
+        admin.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(dbname)))
+    try:
+        db = Database.connect(_as(pgcron_dsn, dbname=dbname))
+        try:
+            with pytest.raises(WrongDatabase) as info:
+                db.execute_script("CREATE EXTENSION pg_cron")
+            assert "cron.database_name" in info.value.message and "connect to" in info.value.message
+        finally:
+            db.close()
+    finally:
+        with psycopg.connect(pgcron_dsn, autocommit=True) as admin:
+            admin.execute(
+                psycopg.sql.SQL("DROP DATABASE {} WITH (FORCE)").format(psycopg.sql.Identifier(dbname))
+            )
