@@ -15,13 +15,17 @@ pytestmark = pytest.mark.integration
 
 async def _until_running(pushdown: AsyncPushdown, handle_id: int, engine_dsn: str) -> None:
     def claimed() -> bool:
-        row = query_one(engine_dsn, "SELECT claimed_at IS NOT NULL FROM pgcron.submission WHERE id = %s",
-                        (handle_id,))
+        row = query_one(
+            engine_dsn, "SELECT claimed_at IS NOT NULL FROM pgcron.submission WHERE id = %s", (handle_id,)
+        )
         return bool(row and row[0])
+
     wait_until(claimed, 30, "the run to start")
 
 
-async def test_cancel_stops_the_running_statement(pushdown: AsyncPushdown, engine_dsn: str, token: str) -> None:
+async def test_cancel_stops_the_running_statement(
+    pushdown: AsyncPushdown, engine_dsn: str, token: str
+) -> None:
     handle = await pushdown.submit(insert_sql(token, "SELECT pg_sleep(60)"))
     await _until_running(pushdown, handle.submission_id, engine_dsn)
     started = time.monotonic()
@@ -34,9 +38,13 @@ async def test_cancel_stops_the_running_statement(pushdown: AsyncPushdown, engin
     wait_until(lambda: not job_exists(engine_dsn, run.jobid), JOB_REMOVAL_BOUND_S, "temporary job removal")
 
 
-async def test_cancel_before_start_means_it_never_runs(pushdown: AsyncPushdown, engine_dsn: str, token: str) -> None:
+async def test_cancel_before_start_means_it_never_runs(
+    pushdown: AsyncPushdown, engine_dsn: str, token: str
+) -> None:
     handle = await pushdown.submit(insert_sql(token))
-    await pushdown.cancel(handle)  # immediately: pg_cron fires '1 seconds' jobs one second after creation at best
+    await pushdown.cancel(
+        handle
+    )  # immediately: pg_cron fires '1 seconds' jobs one second after creation at best
     run = await pushdown.wait(handle, timeout=30)
     assert run.status is RunStatus.CANCELED
     wait_until(lambda: not job_exists(engine_dsn, handle.jobid), JOB_REMOVAL_BOUND_S, "temporary job removal")
@@ -50,7 +58,9 @@ async def test_timeout_is_enforced_by_the_database_without_a_waiter(
     handle = await pushdown.submit(insert_sql(token, "SELECT pg_sleep(60)"), timeout=2)
 
     def outcome() -> object:
-        row = query_one(engine_dsn, "SELECT outcome FROM pgcron.submission WHERE id = %s", (handle.submission_id,))
+        row = query_one(
+            engine_dsn, "SELECT outcome FROM pgcron.submission WHERE id = %s", (handle.submission_id,)
+        )
         return row[0] if row else None
 
     wait_until(lambda: outcome() is not None, 40, "the watchdog")

@@ -56,7 +56,9 @@ async def test_resubmitting_a_key_reattaches_and_never_runs_again(
     assert attached.submission_id == first.submission_id and attached.runid == run.runid
 
 
-async def test_sql_longer_than_the_interval_runs_once(pushdown: AsyncPushdown, engine_dsn: str, token: str) -> None:
+async def test_sql_longer_than_the_interval_runs_once(
+    pushdown: AsyncPushdown, engine_dsn: str, token: str
+) -> None:
     # 3 s on a '1 seconds' schedule: pg_cron queues a repeat firing; the claim turns it into a no-op.
     run = await pushdown.run_now(insert_sql(token, "SELECT pg_sleep(3)"), key=f"k-{token}")
     assert run.status is RunStatus.SUCCEEDED
@@ -71,13 +73,25 @@ async def test_the_guard_without_neutralising_the_schedule(
     # Undo the neutralisation while the run is in progress: the job keeps firing every second and every
     # firing after the first must find the claim and run nothing.
     handle = await pushdown.submit(insert_sql(token, "SELECT pg_sleep(4)"))
-    wait_until(lambda: (query_one(engine_dsn, "SELECT claimed_at IS NOT NULL FROM pgcron.submission WHERE id = %s",
-                                  (handle.submission_id,)) or (False,))[0], 30, "the claim")
+    wait_until(
+        lambda: (
+            query_one(
+                engine_dsn,
+                "SELECT claimed_at IS NOT NULL FROM pgcron.submission WHERE id = %s",
+                (handle.submission_id,),
+            )
+            or (False,)
+        )[0],
+        30,
+        "the claim",
+    )
     with psycopg.connect(engine_dsn, autocommit=True) as conn:
         conn.execute("SELECT cron.alter_job(%s, schedule := '1 seconds')", (handle.jobid,))
     run = await pushdown.wait(handle, timeout=60)
     assert run.status is RunStatus.SUCCEEDED
-    firings = query_one(engine_dsn, "SELECT count(*) FROM cron.job_run_details WHERE jobid = %s", (handle.jobid,))
+    firings = query_one(
+        engine_dsn, "SELECT count(*) FROM cron.job_run_details WHERE jobid = %s", (handle.jobid,)
+    )
     assert firings is not None and int(firings[0]) >= 2  # it really fired again while running
     assert count(engine_dsn, token) == 1
 
@@ -90,7 +104,9 @@ async def test_failing_sql_runs_once_and_reports_the_normalized_error(
     with psycopg.connect(engine_dsn, autocommit=True) as conn:
         conn.execute(psycopg.sql.SQL("CREATE SEQUENCE {}").format(psycopg.sql.Identifier(seq)))
     try:
-        command = psycopg.sql.SQL("SELECT nextval({}); SELECT 1/0").format(psycopg.sql.Literal(seq)).as_string(None)
+        command = (
+            psycopg.sql.SQL("SELECT nextval({}); SELECT 1/0").format(psycopg.sql.Literal(seq)).as_string(None)
+        )
         with pytest.raises(RunFailed) as info:
             await pushdown.run_now(command, key=f"k-{token}")
         run = info.value.run  # type: ignore[attr-defined]
@@ -98,9 +114,15 @@ async def test_failing_sql_runs_once_and_reports_the_normalized_error(
         assert run.message == "ERROR: division by zero"  # same text in both modes, without our context line
         again = await pushdown.submit(command, key=f"k-{token}")
         assert again.status is RunStatus.FAILED and again.runid == run.runid
-        wait_until(lambda: not job_exists(engine_dsn, run.jobid), JOB_REMOVAL_BOUND_S, "temporary job removal")
-        last = query_one(engine_dsn, psycopg.sql.SQL("SELECT last_value, is_called FROM {}").format(
-            psycopg.sql.Identifier(seq)).as_string(None))
+        wait_until(
+            lambda: not job_exists(engine_dsn, run.jobid), JOB_REMOVAL_BOUND_S, "temporary job removal"
+        )
+        last = query_one(
+            engine_dsn,
+            psycopg.sql.SQL("SELECT last_value, is_called FROM {}")
+            .format(psycopg.sql.Identifier(seq))
+            .as_string(None),
+        )
         assert last == (1, True)  # executed exactly once
     finally:
         with psycopg.connect(engine_dsn, autocommit=True) as conn:
@@ -130,7 +152,9 @@ async def test_concurrent_submissions_run_once_each_and_share_two_connections(
     assert hub is not None and hub.connections <= 2
 
 
-async def test_wait_timeout_gives_up_waiting_not_the_run(pushdown: AsyncPushdown, engine_dsn: str, token: str) -> None:
+async def test_wait_timeout_gives_up_waiting_not_the_run(
+    pushdown: AsyncPushdown, engine_dsn: str, token: str
+) -> None:
     handle = await pushdown.submit(insert_sql(token, "SELECT pg_sleep(3)"))
     with pytest.raises(RunTimeout, match="goes on in the database"):
         await pushdown.wait(handle, timeout=0.5)

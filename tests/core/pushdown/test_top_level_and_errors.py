@@ -23,9 +23,11 @@ async def test_top_level_statements_run_once(pushdown: AsyncPushdown, engine_dsn
     # VACUUM and CREATE INDEX CONCURRENTLY cannot run inside the procedure: they get a verbatim job on a cron
     # minute that occurs once. Latency is up to ~65 s (the next minute boundary), so both run together.
     index = f"pushdown_idx_{token}"
-    create = sql.SQL("CREATE INDEX CONCURRENTLY {} ON {} (token)").format(
-        sql.Identifier(index), sql.Identifier(COUNTER)
-    ).as_string(None)
+    create = (
+        sql.SQL("CREATE INDEX CONCURRENTLY {} ON {} (token)")
+        .format(sql.Identifier(index), sql.Identifier(COUNTER))
+        .as_string(None)
+    )
     vacuum = sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(COUNTER)).as_string(None)
     try:
         h_create, h_vacuum = await asyncio.gather(
@@ -40,7 +42,9 @@ async def test_top_level_statements_run_once(pushdown: AsyncPushdown, engine_dsn
         assert r_vacuum.status is RunStatus.SUCCEEDED and r_vacuum.message == "VACUUM"
         assert query_one(engine_dsn, "SELECT to_regclass(%s) IS NOT NULL", (index,)) == (True,)
         for run in (r_create, r_vacuum):
-            wait_until(lambda run=run: not job_exists(engine_dsn, run.jobid), JOB_REMOVAL_BOUND_S, "job removal")
+            wait_until(
+                lambda run=run: not job_exists(engine_dsn, run.jobid), JOB_REMOVAL_BOUND_S, "job removal"
+            )
             assert query_one(
                 engine_dsn, "SELECT count(*) FROM cron.job_run_details WHERE jobid = %s", (run.jobid,)
             ) == (1,)
@@ -49,7 +53,9 @@ async def test_top_level_statements_run_once(pushdown: AsyncPushdown, engine_dsn
             conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(index)))
 
 
-async def test_top_level_cancel_before_its_minute(pushdown: AsyncPushdown, engine_dsn: str, token: str) -> None:
+async def test_top_level_cancel_before_its_minute(
+    pushdown: AsyncPushdown, engine_dsn: str, token: str
+) -> None:
     handle = await pushdown.submit(sql.SQL("VACUUM {}").format(sql.Identifier(COUNTER)).as_string(None))
     assert job_exists(engine_dsn, handle.jobid)
     await pushdown.cancel(handle)
@@ -60,7 +66,13 @@ async def test_top_level_cancel_before_its_minute(pushdown: AsyncPushdown, engin
 
 @pytest.mark.parametrize(
     "command",
-    ["BEGIN; SELECT 1; COMMIT", "COPY pg_class TO STDOUT", "-- only a comment", "SELECT 1; VACUUM", "SELEC 1"],
+    [
+        "BEGIN; SELECT 1; COMMIT",
+        "COPY pg_class TO STDOUT",
+        "-- only a comment",
+        "SELECT 1; VACUUM",
+        "SELEC 1",
+    ],
 )
 async def test_refused_by_the_pre_checks_creates_nothing(
     pushdown: AsyncPushdown, engine_dsn: str, command: str
@@ -130,21 +142,31 @@ async def test_an_ordinary_role_with_cron_usage_can_push_down(engine_dsn: str, t
     with psycopg.connect(engine_dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
         conn.execute(sql.SQL("GRANT USAGE ON SCHEMA cron TO {}").format(sql.Identifier(role)))
-        conn.execute(sql.SQL("GRANT INSERT ON {} TO {}").format(sql.Identifier(COUNTER), sql.Identifier(role)))
+        conn.execute(
+            sql.SQL("GRANT INSERT ON {} TO {}").format(sql.Identifier(COUNTER), sql.Identifier(role))
+        )
     try:
         p = AsyncPushdown(async_connect_factory(psycopg.conninfo.make_conninfo(engine_dsn, user=role)))
         try:
             run = await p.run_now(
-                sql.SQL("INSERT INTO public.{} (token) VALUES ({})").format(
-                    sql.Identifier(COUNTER), sql.Literal(token)).as_string(None),
+                sql.SQL("INSERT INTO public.{} (token) VALUES ({})")
+                .format(sql.Identifier(COUNTER), sql.Literal(token))
+                .as_string(None),
                 key=f"k-{token}",
             )
             assert run.status is RunStatus.SUCCEEDED and run.username == role
         finally:
             await p.aclose()
-        wait_until(lambda: not job_exists(engine_dsn, run.jobid), JOB_REMOVAL_BOUND_S, "temporary job removal")
-        assert query_one(engine_dsn, sql.SQL("SELECT count(*) FROM {} WHERE token = %s").format(
-            sql.Identifier(COUNTER)).as_string(None), (token,)) == (1,)
+        wait_until(
+            lambda: not job_exists(engine_dsn, run.jobid), JOB_REMOVAL_BOUND_S, "temporary job removal"
+        )
+        assert query_one(
+            engine_dsn,
+            sql.SQL("SELECT count(*) FROM {} WHERE token = %s")
+            .format(sql.Identifier(COUNTER))
+            .as_string(None),
+            (token,),
+        ) == (1,)
     finally:
         with psycopg.connect(engine_dsn, autocommit=True) as conn:
             conn.execute("DELETE FROM pgcron.submission WHERE username = %s", (role,))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pgcron import runstate
 from pgcron.models import Run, RunHandle, RunStatus
 
 __all__ = ["SubmissionState", "normalize_message", "to_handle", "to_run", "verdict"]
@@ -29,8 +30,6 @@ RECORD_GRACE_S = 5.0  # how long a finished run may lack its pg_cron row before 
 _OUR_CONTEXT = re.compile(
     r"\n?CONTEXT:\s+PL/pgSQL function pgcron\.execute_submission\(bigint\) line \d+ at RAISE\s*$"
 )
-_PREFIX = re.compile(r"^(ERROR|FATAL|WARNING|NOTICE):\s+", re.MULTILINE)
-_LINE_BLOCK = re.compile(r"^LINE \d+:.*\n.*\^\s*$\n?", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,60 +95,78 @@ class SubmissionState:
         )
 
 
-def normalize_message(raw: str | None) -> str | None:
-    """``return_message`` in one form for both execution modes, without our own PL/pgSQL context line."""
+def normalize_message(raw: str | None, *, command: str | None = None) -> str | None:
+    """``return_message`` in one form for both execution modes (``pgcron.runstate``), without the context
+    line our own re-raise adds."""
     if raw is None:
         return None
-    text = raw.replace("\r\n", "\n").rstrip()
-    text = _OUR_CONTEXT.sub("", text)
-    text = _LINE_BLOCK.sub("", text)
-    text = _PREFIX.sub(lambda m: f"{m.group(1)}: ", text)
-    text = re.sub(r"^(DETAIL|HINT|CONTEXT):\s+", lambda m: f"{m.group(1)}: ", text, flags=re.MULTILINE)
-    text = re.sub(r"\n\t", "\n", text)
-    return text.strip() or None
+    return runstate.normalize_message(_OUR_CONTEXT.sub("", raw.rstrip()), command=command) or None
 
 
 def verdict(s: SubmissionState) -> tuple[RunStatus, str | None]:
     """The engine's status for a submission, and its normalized message."""
+    return _verdict_once(s) if s.top_level else _verdict_procedure(s)
+
+
+def _verdict_procedure(s: SubmissionState) -> tuple[RunStatus, str | None]:
+    # The user's work and the submission's outcome commit in one transaction, so "no outcome and the claiming
+    # backend is gone" means the SQL did not commit — known, not LOST.
+    if s.claimed_pid is not None and s.outcome is None and s.backend_alive:
+        return RunStatus.RUNNING, None
     run_over = s.raw_status in _TERMINAL_RAW
-    if s.top_level and run_over and s.raw_status == "succeeded" and s.backend_alive:
+    message = normalize_message(s.return_message)
+    if run_over:
+        if s.outcome == "succeeded":
+            return RunStatus.SUCCEEDED, _rows_message(s.rows)
+        if s.outcome == "canceled":
+            return RunStatus.CANCELED, message
+        if s.outcome in ("failed", "timed_out"):
+            return RunStatus.FAILED, message
+        # No outcome: killed before its final commit (restart, terminated worker, unscheduled).
+        if s.return_message == "server restarted":
+            return RunStatus.FAILED, "server restarted during the run; its SQL did not commit"
+        return RunStatus.FAILED, message
+    # Outcome recorded, backend gone, and still no run row of that backend after a grace period: pg_cron did
+    # not log it (cron.log_run = off) or another backend called the procedure. The record stands alone.
+    if (
+        s.outcome is not None
+        and s.claimed_pid is not None
+        and not s.backend_alive
+        and (s.finished_age or 0.0) > RECORD_GRACE_S
+    ):
+        return _from_record(s)
+    if s.outcome == "expired":
+        return RunStatus.FAILED, s.error
+    if s.outcome == "canceled" and s.claimed_pid is None:
+        return RunStatus.CANCELED, s.error
+    if s.outcome == "lost":  # maintenance saw the backend gone without an outcome: did not commit
+        return RunStatus.FAILED, s.error
+    return (RunStatus.RUNNING if s.claimed_at is not None else RunStatus.PENDING), None
+
+
+def _verdict_once(s: SubmissionState) -> tuple[RunStatus, str | None]:
+    # One-shot path: the job's single run is the SQL itself; pg_cron's row decides, with the engine's rules.
+    run_over = s.raw_status in _TERMINAL_RAW
+    if run_over and s.raw_status == "succeeded" and s.backend_alive:
         run_over = (
             False  # bgw flips multi-statement commands to succeeded early: wait for the backend to exit
         )
-
     if run_over:
-        message = normalize_message(s.return_message)
-        if s.outcome == "canceled":
-            return RunStatus.CANCELED, message
+        message = normalize_message(s.return_message, command=s.command)
         if s.outcome == "timed_out":
             return RunStatus.FAILED, message
-        if s.outcome == "lost" or s.return_message == "server restarted":
-            return RunStatus.LOST, message or s.error
+        if s.return_message == "server restarted":
+            return RunStatus.LOST, message
         if s.raw_status == "succeeded":
-            if not s.top_level:
-                return RunStatus.SUCCEEDED, _rows_message(s.rows)
             return RunStatus.SUCCEEDED, message
-        if message in ("job canceled",) or (message or "").startswith(
-            "ERROR: canceling statement due to user request"
-        ):
+        if s.outcome == "canceled" or message == "job canceled":
             return RunStatus.CANCELED, message
         return RunStatus.FAILED, message
-
-    # The submission recorded its outcome, its backend is gone, and still no run row of that backend after a
-    # grace period: pg_cron did not log it (cron.log_run = off) or another backend called the procedure.
-    # The submission record is then the only record.
-    if (not s.top_level and s.outcome is not None and s.claimed_pid is not None and not s.backend_alive
-            and (s.finished_age or 0.0) > RECORD_GRACE_S):
-        return _from_record(s)
-
-    # No terminal run row (yet). Outcomes that end a submission without a run of the SQL:
     if s.outcome == "expired":
         return RunStatus.FAILED, s.error
-    if s.outcome == "canceled" and s.claimed_pid is None and s.runid is None:
+    if s.outcome == "canceled" and s.runid is None and s.raw_status is None:
         return RunStatus.CANCELED, s.error
-    if s.outcome == "lost":
-        return RunStatus.LOST, s.error
-    if s.claimed_at is not None or s.raw_status in ("running", "sending", "connecting"):
+    if s.raw_status is not None:
         return RunStatus.RUNNING, None
     return RunStatus.PENDING, None
 

@@ -20,6 +20,7 @@ from typing import Any, LiteralString, cast
 import psycopg
 from psycopg.rows import dict_row
 
+from pgcron.errors import PgCronError
 from pgcron.pushdown._state import SubmissionState, verdict
 from pgcron.sql import get_query
 
@@ -157,7 +158,7 @@ class AsyncWaiterHub:
             try:
                 await self._check_all()
                 reconnect_s = 0.1
-            except psycopg.Error as exc:
+            except (psycopg.Error, PgCronError) as exc:  # PgCronError: ConnectionFailed while reconnecting
                 log.warning("pushdown waiter query failed (%s); retrying in %.1f s", exc, reconnect_s)
                 await asyncio.sleep(reconnect_s)
                 reconnect_s = min(reconnect_s * 2, RECONNECT_MAX_S)
@@ -205,7 +206,7 @@ class AsyncWaiterHub:
                         self._wake.set()
             except asyncio.CancelledError:
                 raise
-            except psycopg.Error as exc:
+            except (psycopg.Error, PgCronError) as exc:
                 log.info("pushdown listener lost (%s); reconnecting in %.1f s", exc, backoff)
             finally:
                 self._listening = False
