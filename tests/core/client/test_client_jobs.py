@@ -160,7 +160,9 @@ async def test_concurrent_tasks_on_one_connection_do_not_interleave(pgcron_dsn: 
     import asyncio
 
     async with await AsyncClient.connect(pgcron_dsn) as client:
-        specs = [JobSpec(name=f"{job_prefix}c{i}", schedule="0 3 * * *", command=f"SELECT {i}") for i in range(8)]
+        specs = [
+            JobSpec(name=f"{job_prefix}c{i}", schedule="0 3 * * *", command=f"SELECT {i}") for i in range(8)
+        ]
         jobs = await asyncio.gather(*(client.schedule(s) for s in specs), client.jobs(), client.runs(limit=5))
         scheduled = jobs[: len(specs)]
         assert len({j.jobid for j in scheduled}) == len(specs)  # type: ignore[union-attr]
