@@ -130,3 +130,12 @@ def test_create_extension_outside_cron_database_name_is_wrong_database(pgcron_ds
             admin.execute(
                 psycopg.sql.SQL("DROP DATABASE {} WITH (FORCE)").format(psycopg.sql.Identifier(dbname))
             )
+
+
+def test_capabilities_without_usage_on_cron_fall_back_to_the_package_version(
+    pgcron_dsn: str, plain_role: str
+) -> None:
+    with Client.connect(_as(pgcron_dsn, user=plain_role)) as client:
+        caps = client.capabilities()  # the probes cannot run (no USAGE): they must not say "unsupported"
+    assert caps.has_intervals and caps.has_last_day
+    assert caps.library_version == "1.6"

@@ -17,7 +17,7 @@ from psycopg_pool import ConnectionPool
 from pgcron import _client_base as base
 from pgcron import plan as _plan
 from pgcron._db import Database
-from pgcron.errors import JobNotFound, PgCronError, UnsupportedFeature
+from pgcron.errors import JobNotFound, PgCronError, ScheduleError, UnsupportedFeature
 from pgcron.models import Capabilities, Job, JobSpec, Run, RunHandle, RunStatus
 
 if TYPE_CHECKING:
@@ -86,25 +86,30 @@ class Client:
                 schema_version = max((int(r["version"]) for r in rows), default=None)
             except PgCronError as exc:
                 logger.debug("cannot read pgcron.schema_version: %s", exc)
-        probes: dict[str, bool] | None = None
+        probes: dict[str, bool] = {}
         if not settings:
-            probes = {
-                "intervals": self._probe_schedule("1 seconds"),
-                "last_day": self._probe_schedule("0 0 $ * *"),
-            }
+            for feature, schedule in (("intervals", "1 seconds"), ("last_day", "0 0 $ * *")):
+                accepted = self._probe_schedule(schedule)
+                if accepted is not None:
+                    probes[feature] = accepted
         self._caps = base.build_capabilities(
             facts, settings, launcher=launcher, trigger=trigger, schema_version=schema_version, probes=probes
         )
         return self._caps
 
-    def _probe_schedule(self, schedule: str) -> bool:
-        """Does the running library accept ``schedule``? Tried in a transaction that is rolled back."""
+    def _probe_schedule(self, schedule: str) -> bool | None:
+        """Does the running library accept ``schedule``? Tried in a transaction that is rolled back.
+
+        None when the probe cannot tell (e.g. no USAGE on schema cron): the package version decides then.
+        """
         try:
             with self._db.transaction(force_rollback=True):
                 self._db.fetch_one("probe_schedule", {"schedule": schedule})
-        except PgCronError as exc:
-            logger.debug("schedule probe %r refused: %s", schedule, exc)
+        except ScheduleError:
             return False
+        except PgCronError as exc:
+            logger.debug("schedule probe %r inconclusive: %s", schedule, exc)
+            return None
         return True
 
     def jobs(self) -> list[Job]:
