@@ -16,6 +16,7 @@ fire times all come from the core; this module only translates them.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -55,8 +56,9 @@ class RunSource(Protocol):
 class ClientRunSource:
     """``RunSource`` over a connected ``pgcron.Client`` (the run feed and the audit of the core)."""
 
-    def __init__(self, client: pgcron.Client) -> None:
+    def __init__(self, client: pgcron.Client, job_prefix: str | None = None) -> None:
         self.client = client
+        self.job_prefix = job_prefix or None  # the audit reads only jobs with this name prefix
 
     def jobs(self) -> list[pgcron.Job]:
         return self.client.jobs()
@@ -69,7 +71,7 @@ class ClientRunSource:
 
     def audit(self, since: timedelta, late_after: timedelta) -> AuditReport:
         with self.client.database.connection() as conn:
-            return run_audit(conn, since, late_after=late_after)
+            return run_audit(conn, since, late_after=late_after, job_prefix=self.job_prefix)
 
 
 @dataclass(frozen=True)
@@ -290,6 +292,7 @@ def build_pgcron_run_sensor(
     ``with_checks=False`` when the specs' checks (``build_pgcron_job_checks``) are not in the definitions.
     """
     watched = watched_jobs(specs)
+    prefix = os.path.commonprefix(sorted(watched))
 
     @dg.sensor(
         name=name,
@@ -298,11 +301,12 @@ def build_pgcron_run_sensor(
         required_resource_keys={resource_key},
         description=f"Reports runs of {len(watched)} pg_cron job(s) as materializations, observations and checks.",
     )
-    def _sensor(context) -> dg.SensorResult:
+    def _sensor(context, **_direct: object) -> dg.SensorResult:
+        # ``_direct``: a directly invoked sensor also receives its required resources as keyword arguments
         resource: PgCronResource = getattr(context.resources, resource_key)
         cursor = RunCursor.parse(context.cursor)
         with resource.get_client() as client:
-            tick = collect_events(ClientRunSource(client), cursor, watched, settings, with_checks=with_checks)
+            tick = collect_events(ClientRunSource(client, prefix), cursor, watched, settings, with_checks=with_checks)
         assert tick.cursor is not None
         context.log.info(
             "read %d runs, reported %d, watermark %d%s",
@@ -352,15 +356,22 @@ def build_pgcron_job_checks(
     )
     def _checks(context) -> Iterator[dg.AssetCheckResult]:
         with _client_for(context, resource_key) as client:
-            report: AuditReport | None = None
             for check_key in sorted(context.selected_asset_check_keys, key=lambda k: (k.name, str(k.asset_key))):
                 job = by_key[check_key.asset_key]
                 if check_key.name == CHECK_RUN_SUCCEEDED:
                     yield _latest_run_result(client, job, check_key.asset_key)
                 else:
-                    if report is None:
+                    try:
                         with client.database.connection() as conn:
-                            report = run_audit(conn, timedelta(hours=24))
+                            report = run_audit(conn, timedelta(hours=24), job=job)
+                    except pgcron.PgCronError as exc:
+                        yield dg.AssetCheckResult(
+                            asset_key=check_key.asset_key,
+                            check_name=CHECK_ON_SCHEDULE,
+                            passed=False,
+                            description=str(exc),
+                        )
+                        continue
                     ids = {j.jobid: j.name for j in client.jobs() if j.name == job}
                     evals = on_schedule_evaluations(report, {job: check_key.asset_key}, ids, after=None)
                     if not evals:
