@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import statistics
 import sys
 import time
 from datetime import UTC, datetime
@@ -31,7 +30,6 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _runner import report
-
 from pgcron.models import RunHandle, RunStatus
 from pgcron.pushdown import AsyncPushdown, async_connect_factory
 from pgcron.schema import install
@@ -100,8 +98,12 @@ async def pushdown(dsn: str, samples: int, *, listen: bool) -> dict[str, Any]:
         connections = p.hub.connections
     finally:
         await p.aclose()
-    return {"start": await _start_latency(dsn, handles), "notice": notice,
-            "queries_per_run": queries / len(handles), "connections": connections}
+    return {
+        "start": await _start_latency(dsn, handles),
+        "notice": notice,
+        "queries_per_run": queries / len(handles),
+        "connections": connections,
+    }
 
 
 async def naive(dsn: str, samples: int) -> dict[str, Any]:
@@ -122,7 +124,9 @@ async def naive(dsn: str, samples: int) -> dict[str, Any]:
                         polls += 1
                         cur = await conn.execute(
                             "SELECT status, end_time FROM cron.job_run_details WHERE jobid = %s "
-                            "ORDER BY runid LIMIT 1", (h.jobid,))
+                            "ORDER BY runid LIMIT 1",
+                            (h.jobid,),
+                        )
                         row = await cur.fetchone()
                         if row is not None and row[0] in ("succeeded", "failed"):
                             notice.append((now() - row[1]).total_seconds())
@@ -132,8 +136,12 @@ async def naive(dsn: str, samples: int) -> dict[str, Any]:
             await asyncio.gather(*(one(h) for h in batch))
     finally:
         await p.aclose()
-    return {"start": await _start_latency(dsn, handles), "notice": notice,
-            "queries_per_run": polls / len(handles), "connections": BATCH}
+    return {
+        "start": await _start_latency(dsn, handles),
+        "notice": notice,
+        "queries_per_run": polls / len(handles),
+        "connections": BATCH,
+    }
 
 
 async def many_waits(dsn: str, n: int, *, method: str) -> dict[str, Any]:
@@ -163,8 +171,10 @@ async def many_waits(dsn: str, n: int, *, method: str) -> dict[str, Any]:
                         async with lock:
                             polls += 1
                             cur = await conn.execute(
-                                "SELECT status FROM cron.job_run_details WHERE jobid = %s ORDER BY runid LIMIT 1",
-                                (h.jobid,))
+                                "SELECT status FROM cron.job_run_details WHERE jobid = %s "
+                                "ORDER BY runid LIMIT 1",
+                                (h.jobid,),
+                            )
                             row = await cur.fetchone()
                         if row is not None and row[0] in ("succeeded", "failed"):
                             return
@@ -184,7 +194,9 @@ async def many_waits(dsn: str, n: int, *, method: str) -> dict[str, Any]:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--samples", type=int, default=20)
     parser.add_argument("--waits", type=int, default=1000)
     args = parser.parse_args()
@@ -203,31 +215,61 @@ async def main() -> None:
             ("naive 1 s polling", naive(dsn, args.samples)),
         ):
             r = await coro
-            rows.append({
-                "mode": mode, "method": label,
-                "start p50 s": pct(r["start"], 0.5), "start p95 s": pct(r["start"], 0.95),
-                "notice p50 ms": (pct(r["notice"], 0.5) or 0) * 1000, "notice p95 ms": (pct(r["notice"], 0.95) or 0) * 1000,
-                "queries/run": r["queries_per_run"], "samples": len(r["notice"]),
-            })
+            rows.append(
+                {
+                    "mode": mode,
+                    "method": label,
+                    "start p50 s": pct(r["start"], 0.5),
+                    "start p95 s": pct(r["start"], 0.95),
+                    "notice p50 ms": (pct(r["notice"], 0.5) or 0) * 1000,
+                    "notice p95 ms": (pct(r["notice"], 0.95) or 0) * 1000,
+                    "queries/run": r["queries_per_run"],
+                    "samples": len(r["notice"]),
+                }
+            )
             print(rows[-1], flush=True)
         if args.waits:
             for method in ("notify", "polling", "naive"):
                 w = await many_waits(dsn, args.waits, method=method)
-                waits.append({"mode": mode, "method": method, **w,
-                              "cpu %": 100 * w["client_cpu_s"] / w["wall_s"] if w["wall_s"] else None})
+                waits.append(
+                    {
+                        "mode": mode,
+                        "method": method,
+                        **w,
+                        "cpu %": 100 * w["client_cpu_s"] / w["wall_s"] if w["wall_s"] else None,
+                    }
+                )
                 print(waits[-1], flush=True)
-    report("bench_pushdown", rows,
-           columns=["mode", "method", "start p50 s", "start p95 s", "notice p50 ms", "notice p95 ms",
-                    "queries/run", "samples"],
-           packages=("pgcron", "psycopg"),
-           notes={"sql": SQL, "batch": BATCH, "many_waits": waits,
-                  "start": "server clock: pgcron.submission.submitted_at -> cron.job_run_details.start_time "
-                           "(floor: client send -> statement_timestamp())",
-                  "notice": "run end_time -> the waiter returned (same machine clock)"})
+    report(
+        "bench_pushdown",
+        rows,
+        columns=[
+            "mode",
+            "method",
+            "start p50 s",
+            "start p95 s",
+            "notice p50 ms",
+            "notice p95 ms",
+            "queries/run",
+            "samples",
+        ],
+        packages=("pgcron", "psycopg"),
+        notes={
+            "sql": SQL,
+            "batch": BATCH,
+            "many_waits": waits,
+            "start": "server clock: pgcron.submission.submitted_at -> cron.job_run_details.start_time "
+            "(floor: client send -> statement_timestamp())",
+            "notice": "run end_time -> the waiter returned (same machine clock)",
+        },
+    )
     if waits:
-        report("bench_pushdown_waits", waits,
-               columns=["mode", "method", "waits", "wall_s", "client_cpu_s", "cpu %", "connections", "queries"],
-               packages=("pgcron", "psycopg"))
+        report(
+            "bench_pushdown_waits",
+            waits,
+            columns=["mode", "method", "waits", "wall_s", "client_cpu_s", "cpu %", "connections", "queries"],
+            packages=("pgcron", "psycopg"),
+        )
 
 
 if __name__ == "__main__":

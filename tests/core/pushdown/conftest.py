@@ -31,7 +31,7 @@ def engine_dsn(pgcron_both_modes_dsn: str) -> str:
         with psycopg.connect(pgcron_both_modes_dsn, autocommit=True) as conn:
             conn.execute(
                 sql.SQL(
-                    "CREATE TABLE IF NOT EXISTS {} (token text NOT NULL, at timestamptz DEFAULT clock_timestamp())"
+                    "CREATE TABLE IF NOT EXISTS {} (token text NOT NULL, at timestamptz DEFAULT now())"
                 ).format(sql.Identifier(COUNTER))
             )
         _prepared.add(pgcron_both_modes_dsn)
@@ -66,7 +66,7 @@ def query_one(dsn: str, query: str, params: tuple[object, ...] = ()) -> tuple[ob
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.2) -> float:
-    """Poll ``check`` until true; fail naming ``what`` after ``timeout`` seconds. Returns the seconds taken."""
+    """Poll ``check`` until true; fail naming ``what`` after ``timeout`` s. Returns the seconds taken."""
     start = time.monotonic()
     while True:
         if check():

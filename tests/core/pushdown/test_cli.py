@@ -6,7 +6,6 @@ import json
 
 import pytest
 from click.testing import CliRunner
-
 from pgcron.cli import main
 
 from .conftest import count, insert_sql

@@ -89,7 +89,9 @@ async def test_the_guard_without_neutralising_the_schedule(
         conn.execute("SELECT cron.alter_job(%s, schedule := '1 seconds')", (handle.jobid,))
 
     def fired_again() -> bool:  # seen before maintenance removes the job and deletes the no-op rows
-        row = query_one(engine_dsn, "SELECT count(*) FROM cron.job_run_details WHERE jobid = %s", (handle.jobid,))
+        row = query_one(
+            engine_dsn, "SELECT count(*) FROM cron.job_run_details WHERE jobid = %s", (handle.jobid,)
+        )
         return row is not None and int(row[0]) >= 2  # type: ignore[call-overload]
 
     wait_until(fired_again, 15, "a repeat firing")

@@ -10,27 +10,25 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Iterator
 
 import psycopg
 import pytest
-from psycopg import sql
-
 from pgcron.models import RunStatus
 from pgcron.pushdown import AsyncPushdown, async_connect_factory
 from pgcron.schema import install
 from pgcron.sql import get_query
+from psycopg import sql
 
 from .conftest import COUNTER, JOB_REMOVAL_BOUND_S, count, insert_sql, job_exists, query_one, wait_until
 
 pytestmark = pytest.mark.integration
 
 
-# -- forced races -----------------------------------------------------------------------------------------------
+# -- forced races --
 async def test_same_key_race_with_a_slow_client(pushdown: AsyncPushdown, engine_dsn: str, token: str) -> None:
-    """A slow client holds its submit transaction open; a fast one submits the same key meanwhile. The fast one
-    blocks on the key, then re-attaches to the slow one's submission: one execution."""
+    """A slow client holds its submit transaction open; a fast one submits the same key meanwhile. The fast
+    one blocks on the key, then re-attaches to the slow one's submission: one execution."""
     key = f"k-{token}"
     command = insert_sql(token)
     slow = psycopg.connect(engine_dsn)
@@ -87,7 +85,7 @@ async def test_claim_race_with_extra_executors(pushdown: AsyncPushdown, engine_d
     wait_until(lambda: not job_exists(engine_dsn, handle.jobid), JOB_REMOVAL_BOUND_S, "temporary job removal")
 
 
-# -- SIGKILL of the submitter -----------------------------------------------------------------------------------
+# -- SIGKILL of the submitter --
 _CHILD = textwrap.dedent(
     """
     import sys, time, psycopg
@@ -152,11 +150,11 @@ def test_sigkill_of_the_submitter(engine_dsn: str, token: str, point: str) -> No
     assert count(engine_dsn, token) == 1
 
 
-# -- 500 submissions at once ------------------------------------------------------------------------------------
+# -- 500 submissions at once --
 @pytest.mark.slow
 async def test_500_submissions_at_once(pushdown: AsyncPushdown, engine_dsn: str, token: str) -> None:
-    """With pg_cron's default cron.max_running_jobs (5 in bgw mode, 32 in libpq mode): all complete, none lost,
-    none duplicated."""
+    """With pg_cron's default cron.max_running_jobs (5 in bgw mode, 32 in libpq mode): all complete, none
+    lost, none duplicated."""
     n = 500
     tokens = [f"{token}_{i}" for i in range(n)]
     handles = await asyncio.gather(*(pushdown.submit(insert_sql(t), key=f"k-{t}") for t in tokens))
@@ -186,7 +184,7 @@ async def test_500_submissions_at_once(pushdown: AsyncPushdown, engine_dsn: str,
     )
 
 
-# -- PostgreSQL restarted mid-run (a private cluster: never restart the shared servers) -----------------------
+# -- PostgreSQL restarted mid-run (a private cluster: never restart the shared servers) --
 @pytest.fixture(params=["bgw", "libpq"])
 def restartable(request: pytest.FixtureRequest) -> Iterator[str]:
     from pgcron import dev
@@ -207,7 +205,7 @@ def restartable(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 def _restart(name: str) -> None:
-    """pg_ctl fast stop + start of the private cluster, same port (the dev server's own cluster handle)."""
+    """pg_ctl fast stop + start of the private cluster on its port (the dev server's cluster handle)."""
     from pgcron.dev._server import _cluster_of, load_state
 
     state = load_state(name)

@@ -7,11 +7,10 @@ import secrets
 
 import psycopg
 import pytest
-from psycopg import sql
-
 from pgcron.errors import PermissionDenied, UnsupportedCommand, WrongDatabase
 from pgcron.models import RunStatus
 from pgcron.pushdown import AsyncPushdown, UnknownDatabase, async_connect_factory
+from psycopg import sql
 
 from .conftest import COUNTER, JOB_REMOVAL_BOUND_S, job_exists, query_one, wait_until
 

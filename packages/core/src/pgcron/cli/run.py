@@ -1,7 +1,7 @@
 """CLI: `pgcron run "SQL"` — run SQL inside PostgreSQL now through pg_cron, exactly once per --key.
 
-Exit codes: 0 the run succeeded (or was submitted, with --no-wait); 1 the run failed, was canceled, was lost or
-the wait gave up (--wait-timeout); 2 usage, connection or setup errors (nothing ran).
+Exit codes: 0 the run succeeded (or was submitted, with --no-wait); 1 the run failed, was canceled, was lost
+or the wait gave up (--wait-timeout); 2 usage, connection or setup errors (nothing ran).
 """
 
 from __future__ import annotations
@@ -53,8 +53,10 @@ def _wait_with_status(p: Pushdown, handle: RunHandle, limit: float | None, conso
         while True:
             remaining = None if limit is None else limit - (time.monotonic() - started)
             if remaining is not None and remaining <= 0:
-                raise RunTimeout(f"stopped waiting after {limit:g} s; the run goes on in the database "
-                                 f"(attach with --key {handle.key})")
+                raise RunTimeout(
+                    f"stopped waiting after {limit:g} s; the run goes on in the database "
+                    f"(attach with --key {handle.key})"
+                )
             step = STATUS_EVERY_S if remaining is None else min(STATUS_EVERY_S, remaining)
             try:
                 return p.wait(handle, timeout=step)
@@ -71,16 +73,33 @@ def _wait_with_status(p: Pushdown, handle: RunHandle, limit: float | None, conso
 @click.argument("sql")
 @dsn_option
 @click.option("--database", help="Database the SQL runs in (default: pg_cron's own database).")
-@click.option("--username", help="Role the SQL runs as (default: the connected role; others need a superuser).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
-              help="Seconds the run may take; the database cancels it after that (even if nobody waits).")
+@click.option(
+    "--username", help="Role the SQL runs as (default: the connected role; others need a superuser)."
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds the run may take; the database cancels it after that (even if nobody waits).",
+)
 @click.option("--key", help="Idempotency key: the same key again re-attaches to the same run, never re-runs.")
 @click.option("--no-wait", is_flag=True, help="Submit and print the handle; do not wait for the end.")
-@click.option("--wait-timeout", type=click.FloatRange(min=0, min_open=True),
-              help="Give up waiting after this many seconds (exit 1); the run itself goes on.")
+@click.option(
+    "--wait-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Give up waiting after this many seconds (exit 1); the run itself goes on.",
+)
 @json_option
-def run_command(sql: str, dsn: str, database: str | None, username: str | None, timeout: float | None,
-                key: str | None, no_wait: bool, wait_timeout: float | None, as_json: bool) -> None:
+def run_command(
+    sql: str,
+    dsn: str,
+    database: str | None,
+    username: str | None,
+    timeout: float | None,
+    key: str | None,
+    no_wait: bool,
+    wait_timeout: float | None,
+    as_json: bool,
+) -> None:
     """Run SQL inside PostgreSQL now, exactly once (per --key), and wait for the result.
 
     \b
@@ -96,8 +115,11 @@ def run_command(sql: str, dsn: str, database: str | None, username: str | None, 
             _fail(err, as_json, EXIT_USAGE)
             return
         if no_wait:
-            click.echo(to_json(_handle_dict(handle)) if as_json else
-                       f"submitted: key {handle.key}, submission {handle.submission_id}, job {handle.jobid}")
+            click.echo(
+                to_json(_handle_dict(handle))
+                if as_json
+                else f"submitted: key {handle.key}, submission {handle.submission_id}, job {handle.jobid}"
+            )
             return
         interactive = not as_json and sys.stderr.isatty()
         try:

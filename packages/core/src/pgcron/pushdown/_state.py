@@ -1,14 +1,14 @@
-"""Pure logic of pushdown runs: a submission's state row → the engine's verdict, a ``Run`` and a ``RunHandle``.
+"""Pure logic of pushdown runs: a submission's state row → the engine's verdict, a ``Run``, a ``RunHandle``.
 
-No I/O here. The row comes from the ``pushdown_state`` query: the ``pgcron.submission`` row joined with the run
-that executed it (for the procedure path the *claimed* run, whose ``job_pid`` is the backend that claimed the
-submission; for the one-shot path the job's single run) and whether that run's backend is still alive.
+No I/O here. The row comes from the ``pushdown_state`` query: the ``pgcron.submission`` row joined with the
+run that executed it (procedure path: the *claimed* run, whose ``job_pid`` is the backend that claimed the
+submission; one-shot path: the job's single run) and whether that run's backend is still alive.
 
 Finality: the run's row in ``cron.job_run_details`` is the record of truth. A procedure-path run is over when
-that row is terminal (the procedure commits the submission's outcome before it returns, so the outcome is known
-by then), or when maintenance marked the submission ``lost`` / ``expired`` / ``canceled`` before it started.
-A one-shot run is over when its row is terminal and, for ``succeeded``, its backend is gone (background-worker
-mode flips multi-statement commands to ``succeeded`` before they finish).
+that row is terminal (the procedure commits the outcome before it returns, so the outcome is known by then),
+or when maintenance marked the submission ``lost`` / ``expired`` / ``canceled`` before it started. A one-shot
+run is over when its row is terminal and, for ``succeeded``, its backend is gone (background-worker mode
+flips multi-statement commands to ``succeeded`` before they finish).
 """
 
 from __future__ import annotations

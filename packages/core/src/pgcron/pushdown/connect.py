@@ -16,7 +16,7 @@ __all__ = ["async_connect_factory", "conninfo_of"]
 
 
 def conninfo_of(target: Any) -> str:
-    """The conninfo behind a DSN string, a psycopg (Async)Connection or a psycopg_pool (Async)ConnectionPool."""
+    """The conninfo behind a DSN, a psycopg (Async)Connection or a psycopg_pool (Async)ConnectionPool."""
     if isinstance(target, str):
         return target
     info = getattr(target, "info", None)

@@ -43,7 +43,8 @@ def translate(exc: psycopg.Error) -> PgCronError:
         return SubmissionNotFound(diag)
     if state == "42501":
         return PermissionDenied(
-            f"{diag}. The role needs USAGE on schemas cron and pgcron and EXECUTE on cron.schedule_in_database "
+            f"{diag}. The role needs USAGE on schemas cron and pgcron (EXECUTE on cron.schedule_in_database "
+            "only for another database or user) "
             "(GRANT USAGE ON SCHEMA cron TO <role>)."
         )
     if state in ("42883", "3F000", "42P01") and "pgcron" in diag:

@@ -15,7 +15,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, LiteralString, cast
+from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
@@ -82,7 +82,7 @@ class AsyncWaiterHub:
         async with self._conn_lock:
             conn = await self._query_conn()
             try:
-                cur = await conn.execute(cast(LiteralString, query), params)
+                cur = await conn.execute(query, params)
                 return await cur.fetchall() if cur.description else []
             except psycopg.OperationalError:
                 await self._drop_conn()
@@ -142,7 +142,7 @@ class AsyncWaiterHub:
         if self._conn is None or self._conn.closed:
             conn = await self._connect()
             await conn.set_autocommit(True)
-            conn.row_factory = dict_row  # type: ignore[assignment]
+            conn.row_factory = dict_row
             self._conn = conn
         return self._conn
 

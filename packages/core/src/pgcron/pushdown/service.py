@@ -1,4 +1,4 @@
-"""Pushdown runs for one client: submit, wait, run_now, cancel, attach (async; ``pgcron.pushdown.sync`` wraps it).
+"""Pushdown runs for one client: submit, wait, run_now, cancel, attach (async; ``sync.Pushdown`` wraps it).
 
 Exactly once per key (docs/adr/0002-pushdown-exactly-once.md): ``pgcron.submit()`` creates the submission row
 and its temporary pg_cron job in one transaction, and the job's procedure claims the row and commits the claim
@@ -88,8 +88,8 @@ class AsyncPushdown:
             if launcher_db and launcher_db != pre["current_database"]:
                 raise WrongDatabase(
                     f"pg_cron runs in database {launcher_db!r}, but this client is connected to "
-                    f"{pre['current_database']!r}. Connect to {launcher_db!r} (cron.database_name); choose the "
-                    "database the SQL runs in with submit(database=...)."
+                    f"{pre['current_database']!r}. Connect to {launcher_db!r} (cron.database_name); "
+                    "choose the database the SQL runs in with submit(database=...)."
                 )
             raise ExtensionNotInstalled()
         if not pre["cron_usage"]:
@@ -176,8 +176,8 @@ class AsyncPushdown:
             state = await hub.wait(handle.submission_id, handle.jobid, limit)
         except TimeoutError:
             raise RunTimeout(
-                f"stopped waiting for pushdown submission {handle.key!r} after {limit:g} s; it goes on in the "
-                "database. Wait again, attach(key) later, or cancel(handle).",
+                f"stopped waiting for pushdown submission {handle.key!r} after {limit:g} s; it goes on in "
+                "the database. Wait again, attach(key) later, or cancel(handle).",
                 key=handle.key,
             ) from None
         except LookupError as exc:
