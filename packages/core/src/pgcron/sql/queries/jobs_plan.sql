@@ -77,7 +77,9 @@ DELETE FROM pgcron.applied_job a
    AND (a.jobid = ANY (%(jobids)s::bigint[]) OR NOT EXISTS (SELECT 1 FROM cron.job j WHERE j.jobid = a.jobid));
 
 -- name: jobs_timeout_watch_state
-SELECT EXISTS (SELECT 1 FROM pgcron.applied_job a WHERE a.spec ? 'timeout_seconds') AS wanted,
+-- Records of jobs unscheduled by hand do not count: only existing jobs with a timeout keep the watchdog.
+SELECT EXISTS (SELECT 1 FROM pgcron.applied_job a JOIN cron.job j ON j.jobid = a.jobid
+                WHERE a.spec ? 'timeout_seconds') AS wanted,
        (SELECT j.jobid FROM cron.job j
          WHERE j.jobname::text = 'pgcron:job-timeouts' AND j.username = current_user) AS jobid;
 
