@@ -21,7 +21,16 @@ _EXPORTS = {
     "PgCronJobSucceededTrigger": "pgcron_airflow.triggers.pgcron",
 }
 
-__all__ = [*sorted(_EXPORTS), "__version__"]
+__all__ = [
+    "PgCronHook",
+    "PgCronJobRunTrigger",
+    "PgCronJobSensor",
+    "PgCronJobSucceededTrigger",
+    "PgCronJobsOperator",
+    "PgCronOperator",
+    "PgCronRunTrigger",
+    "__version__",
+]
 
 if TYPE_CHECKING:
     from pgcron_airflow.hooks.pgcron import PgCronHook

@@ -57,7 +57,9 @@ def submit_or_attach(
     attempt, handle = newest
     status = handle.status
     if status.is_active or status is RunStatus.SUCCEEDED:
-        logger.info("re-attaching to pgcron submission %s (%s); the SQL is not run again", handle.key, status.value)
+        logger.info(
+            "re-attaching to pgcron submission %s (%s); the SQL is not run again", handle.key, status.value
+        )
         return handle, True
     if status in (RunStatus.FAILED, RunStatus.CANCELED) and rerun_failed:
         key = attempt_key(base, attempt + 1)

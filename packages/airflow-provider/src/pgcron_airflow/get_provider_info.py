@@ -20,7 +20,10 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-pgcron",
         "name": "pgcron",
-        "description": "Push tasks down into PostgreSQL through ``pg_cron`` and see each run as the task's state.",
+        # `airflow providers list` deletes every "_", "`", "<" and ">" from the description: write none
+        "description": (
+            "Run tasks inside PostgreSQL through its cron extension and see each run as the task's state."
+        ),
         "integrations": [
             {
                 "integration-name": INTEGRATION,

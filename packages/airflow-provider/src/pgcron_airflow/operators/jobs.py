@@ -71,7 +71,9 @@ class PgCronJobsOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         if (jobs_file is None) == (specs is None):
-            raise ValueError("give exactly one of jobs_file= (a jobs file path) or specs= (a list of job specs)")
+            raise ValueError(
+                "give exactly one of jobs_file= (a jobs file path) or specs= (a list of job specs)"
+            )
         if specs is not None and not namespace:
             raise ValueError("specs= needs namespace= (the jobs are named <namespace>:<name>)")
         self.jobs_file = jobs_file
@@ -98,16 +100,22 @@ class PgCronJobsOperator(BaseOperator):
 
     def _log_plan(self, plan: Plan) -> None:
         self.log.info(
-            "plan for namespace %s: %s", plan.namespace, ", ".join(f"{k} {v}" for k, v in plan.summary().items())
+            "plan for namespace %s: %s",
+            plan.namespace,
+            ", ".join(f"{k} {v}" for k, v in plan.summary().items()),
         )
         for change in plan.changes:
             if change.action is Action.UNCHANGED:
                 continue
-            fields = ", ".join(f"{c.field}: {c.before!r} -> {c.after!r}" for c in change.changes if c.field != "command")
+            fields = ", ".join(
+                f"{c.field}: {c.before!r} -> {c.after!r}" for c in change.changes if c.field != "command"
+            )
             if any(c.field == "command" for c in change.changes):
                 fields = (fields + ", " if fields else "") + "command changed"
             drift = " (drifted outside the file)" if change.drift else ""
-            self.log.info("  %s %s%s%s", change.action.value, change.name, f": {fields}" if fields else "", drift)
+            self.log.info(
+                "  %s %s%s%s", change.action.value, change.name, f": {fields}" if fields else "", drift
+            )
 
     def execute(self, context: Context) -> dict[str, Any]:
         try:

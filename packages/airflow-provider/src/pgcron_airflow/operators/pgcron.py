@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator, Context, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
@@ -52,7 +52,7 @@ class PgCronOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("sql", "postgres_conn_id", "database")
     template_ext: Sequence[str] = (".sql",)
-    template_fields_renderers = {"sql": "sql"}
+    template_fields_renderers: ClassVar[dict[str, str]] = {"sql": "sql"}
     ui_color = "#d6ecf3"
 
     def __init__(
@@ -88,7 +88,9 @@ class PgCronOperator(BaseOperator):
     # -- execution ---------------------------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
         if not isinstance(self.sql, str) or not self.sql.strip():
-            raise AirflowFailException(f"task {self.task_id}: sql must be a non-empty SQL string, got {self.sql!r}")
+            raise AirflowFailException(
+                f"task {self.task_id}: sql must be a non-empty SQL string, got {self.sql!r}"
+            )
         ti = context["ti"]
         base = base_key(ti.dag_id, ti.task_id, ti.run_id, getattr(ti, "map_index", -1))
         try:
@@ -167,7 +169,7 @@ class PgCronOperator(BaseOperator):
         raise AirflowException(failure_text(run))
 
     def on_kill(self) -> None:
-        """Cancel the running statement (task killed, marked failed or cleared while it waited on a worker)."""
+        """Cancel the running statement (the task was killed, marked failed or cleared on a worker)."""
         if not self.cancel_on_kill or self._key is None:
             return
         key = self._key
@@ -181,7 +183,9 @@ class PgCronOperator(BaseOperator):
             self.log.warning("could not cancel pgcron submission %s: %s", key, exc)
 
 
-def newest_submission(client: Any, dag_id: str, task_id: str, run_id: str, map_index: int = -1) -> RunHandle | None:
+def newest_submission(
+    client: Any, dag_id: str, task_id: str, run_id: str, map_index: int = -1
+) -> RunHandle | None:
     """The newest submission of a task instance (for tools and tests that inspect what a task ran)."""
     found = newest_attempt(client, base_key(dag_id, task_id, run_id, map_index))
     return found[1] if found else None

@@ -131,7 +131,9 @@ class PgCronJobSensor(BaseSensorOperator):
             timeout=timedelta(seconds=self.timeout) if self.timeout else None,
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
         """Resume after ``PgCronJobRunTrigger``."""
         if not event or event.get("status") == "error":
             message = (event or {}).get("message", "the trigger ended without an event")

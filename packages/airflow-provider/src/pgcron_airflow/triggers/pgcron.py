@@ -86,7 +86,9 @@ class PgCronRunTrigger(BaseTrigger):
         except PgCronError as exc:
             yield TriggerEvent({"status": "error", "key": self.key, "message": str(exc)})
             return
-        yield TriggerEvent({"status": run.status.value, "key": self.key, "run": run_to_xcom(run, key=self.key)})
+        yield TriggerEvent(
+            {"status": run.status.value, "key": self.key, "run": run_to_xcom(run, key=self.key)}
+        )
 
     async def on_kill(self) -> None:
         """Cancel the run: the user marked the task failed or success, or cleared it."""
@@ -104,7 +106,9 @@ async def _job_verdict(
 ) -> tuple[str, pgcron.Run] | None:
     succeeded = await client.runs(job=job, status=RunStatus.SUCCEEDED, since=after, limit=1)
     latest = await client.runs(job=job, since=after, limit=1)
-    return sensor_verdict(latest[0] if latest else None, succeeded[0] if succeeded else None, fail_fast=fail_fast)
+    return sensor_verdict(
+        latest[0] if latest else None, succeeded[0] if succeeded else None, fail_fast=fail_fast
+    )
 
 
 class PgCronJobRunTrigger(BaseTrigger):

@@ -1,0 +1,418 @@
+"""Unit tests (no database): provider discovery, keys, the submit-or-re-attach table, operators, sensor,
+triggers, with the in-memory client from ``airflow_fakes``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from importlib import metadata, resources
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferred
+from airflow_fakes import T0, FakeClient, install, job_run
+from pgcron import RunStatus
+from pgcron_airflow._runs import attempt_key, base_key, sensor_verdict
+from pgcron_airflow.get_provider_info import get_provider_info
+from pgcron_airflow.hooks.pgcron import build_conninfo
+from pgcron_airflow.operators.pgcron import PgCronOperator
+from pgcron_airflow.sensors.pgcron import PgCronJobSensor
+from pgcron_airflow.triggers.pgcron import PgCronJobRunTrigger, PgCronJobSucceededTrigger, PgCronRunTrigger
+
+
+def context(
+    run_id: str = "manual__1", map_index: int = -1, try_number: int = 1, **extra: Any
+) -> dict[str, Any]:
+    ti = SimpleNamespace(dag_id="d", task_id="t", run_id=run_id, map_index=map_index, try_number=try_number)
+    return {"ti": ti, **extra}
+
+
+@pytest.fixture
+def client(monkeypatch: pytest.MonkeyPatch) -> FakeClient:
+    fake = FakeClient()
+    install(monkeypatch, fake)
+    return fake
+
+
+# -- discovery ----
+
+
+def test_provider_info_matches_airflow_schema_and_distribution() -> None:
+    import airflow
+    import jsonschema
+
+    info = get_provider_info()
+    schema = json.loads(resources.files(airflow).joinpath("provider_info.schema.json").read_text())
+    jsonschema.validate(info, schema)
+    assert info["package-name"] == metadata.metadata("airflow-provider-pgcron")["Name"]
+    # Airflow's CLI strips these characters from descriptions: none may be in ours
+    assert not set("_`<>") & set(info["description"])
+
+
+def test_provider_info_modules_import_and_entry_point_is_registered() -> None:
+    import importlib
+
+    info = get_provider_info()
+    for kind in ("hooks", "operators", "sensors", "triggers"):
+        for entry in info[kind]:
+            for module in entry["python-modules"]:
+                importlib.import_module(module)
+    eps = metadata.entry_points(group="apache_airflow_provider")
+    ours = [ep for ep in eps if ep.dist is not None and ep.dist.name == "airflow-provider-pgcron"]
+    assert [ep.load() for ep in ours] == [get_provider_info]
+
+
+def test_provider_discovered_by_providers_manager() -> None:
+    from airflow.providers_manager import ProvidersManager
+
+    providers = ProvidersManager().providers
+    assert "airflow-provider-pgcron" in providers
+    assert providers["airflow-provider-pgcron"].version == metadata.version("airflow-provider-pgcron")
+
+
+def test_package_exports_resolve_lazily() -> None:
+    import pgcron_airflow
+
+    assert pgcron_airflow.PgCronOperator is PgCronOperator
+    with pytest.raises(AttributeError):
+        pgcron_airflow.Nope  # noqa: B018
+
+
+# -- hook ----
+
+
+def test_conninfo_keeps_libpq_extras_and_drops_provider_extras() -> None:
+    info = build_conninfo(
+        host="db",
+        port=6432,
+        login="etl",
+        password="s p",
+        schema="app",
+        extras={"sslmode": "require", "cursor": "dictcursor", "iam": True},
+    )
+    assert "sslmode=require" in info and "cursor" not in info and "iam" not in info
+    assert "dbname=app" in info and "port=6432" in info and "password='s p'" in info
+    assert "application_name=airflow-pgcron" in info
+
+
+def test_hook_reads_a_postgres_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pgcron_airflow.hooks.pgcron import PgCronHook
+
+    monkeypatch.setenv("AIRFLOW_CONN_PGX", "postgresql://u:pw@dbhost:5433/crondb?sslmode=disable")
+    assert PgCronHook.default_conn_name == "postgres_default"
+    info = PgCronHook(postgres_conn_id="pgx").get_conninfo()
+    assert (
+        "host=dbhost" in info
+        and "port=5433" in info
+        and "dbname=crondb" in info
+        and "sslmode=disable" in info
+    )
+    assert asyncio.run(PgCronHook(postgres_conn_id="pgx").aget_conninfo()) == info
+
+
+# -- keys ----
+
+
+def test_key_is_per_task_instance_not_per_try() -> None:
+    key = base_key("d", "t", "manual__1", -1)
+    assert key == base_key("d", "t", "manual__1", -1)
+    assert (
+        len(
+            {
+                key,
+                base_key("d", "t", "manual__2", -1),
+                base_key("d", "t", "manual__1", 0),
+                base_key("d", "u", "manual__1", -1),
+                base_key("e", "t", "manual__1", -1),
+            }
+        )
+        == 5
+    )
+    long = base_key("d" * 200, "t", "r", 1)
+    assert len(long) < 200 and long != base_key("d" * 200, "t", "r", 2)
+    assert attempt_key(key, 1) == key and attempt_key(key, 2) != key
+
+
+# -- operator ----
+
+
+def test_operator_success_returns_the_run(client: FakeClient) -> None:
+    op = PgCronOperator(task_id="t", sql="SELECT 1", deferrable=False)
+    result = op.execute(context())
+    assert result["status"] == "succeeded" and result["message"] == "SELECT 1"
+    assert result["duration"] == 2.0 and result["start"] == T0.isoformat()
+    assert set(result) >= {"jobid", "runid", "status", "message", "start", "end", "duration"}
+    json.dumps(result)
+    assert client.submitted == [base_key("d", "t", "manual__1", -1)]
+
+
+def test_operator_failed_run_fails_the_task_with_the_database_message(client: FakeClient) -> None:
+    client.outcomes["SELECT 1/0"] = (RunStatus.FAILED, "ERROR: division by zero")
+    op = PgCronOperator(task_id="t", sql="SELECT 1/0", deferrable=False)
+    with pytest.raises(AirflowException, match="division by zero"):
+        op.execute(context())
+
+
+def test_retry_reattaches_to_a_succeeded_run_without_submitting_again(client: FakeClient) -> None:
+    op = PgCronOperator(task_id="t", sql="UPDATE c SET n = n + 1", deferrable=False)
+    first = op.execute(context(try_number=1))
+    second = op.execute(context(try_number=2))
+    assert len(client.submitted) == 1
+    assert second["runid"] == first["runid"] and second["status"] == "succeeded"
+
+
+def test_retry_reattaches_to_an_in_flight_run(client: FakeClient) -> None:
+    key = base_key("d", "t", "manual__1", -1)
+    client.submit("SELECT pg_sleep(5)", key=key)  # an earlier try submitted, then its worker died
+    op = PgCronOperator(task_id="t", sql="SELECT pg_sleep(5)", deferrable=False)
+    result = op.execute(context(try_number=2))
+    assert client.submitted == [key] and result["status"] == "succeeded"
+
+
+def test_retry_after_a_failed_run_submits_a_new_attempt(client: FakeClient) -> None:
+    client.outcomes["SELECT flaky()"] = (RunStatus.FAILED, "ERROR: deadlock detected")
+    op = PgCronOperator(task_id="t", sql="SELECT flaky()", deferrable=False)
+    with pytest.raises(AirflowException, match="deadlock"):
+        op.execute(context(try_number=1))
+    client.outcomes["SELECT flaky()"] = (RunStatus.SUCCEEDED, "SELECT 1")
+    assert op.execute(context(try_number=2))["status"] == "succeeded"
+    base = base_key("d", "t", "manual__1", -1)
+    assert client.submitted == [base, attempt_key(base, 2)]
+
+
+def test_failed_run_is_not_rerun_when_rerun_failed_is_off(client: FakeClient) -> None:
+    client.outcomes["SELECT flaky()"] = (RunStatus.FAILED, "ERROR: boom")
+    op = PgCronOperator(task_id="t", sql="SELECT flaky()", deferrable=False, rerun_failed=False)
+    for try_number in (1, 2):
+        with pytest.raises(AirflowException, match="boom"):
+            op.execute(context(try_number=try_number))
+    assert len(client.submitted) == 1
+
+
+def test_lost_run_fails_without_retry(client: FakeClient) -> None:
+    client.outcomes["SELECT x()"] = (RunStatus.LOST, "server restarted")
+    op = PgCronOperator(task_id="t", sql="SELECT x()", deferrable=False)
+    with pytest.raises(AirflowFailException, match="outcome is unknown"):
+        op.execute(context())
+    with pytest.raises(AirflowFailException):
+        op.execute(context(try_number=2))
+    assert len(client.submitted) == 1
+
+
+def test_key_conflict_fails_without_retry(client: FakeClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pgcron.pushdown import KeyConflict
+
+    def conflict(*args: Any, **kwargs: Any) -> Any:
+        raise KeyConflict("this submission key was already used for a different command")
+
+    monkeypatch.setattr(client, "submit", conflict)
+    with pytest.raises(AirflowFailException, match="different command"):
+        PgCronOperator(task_id="t", sql="SELECT 2", deferrable=False).execute(context())
+
+
+def test_deferrable_operator_defers_to_the_run_trigger(client: FakeClient) -> None:
+    op = PgCronOperator(task_id="t", sql="SELECT 1", deferrable=True, poll_interval=3, postgres_conn_id="pg")
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context())
+    assert deferred.value.method_name == "execute_complete"
+    path, kwargs = deferred.value.trigger.serialize()
+    assert path == "pgcron_airflow.triggers.pgcron.PgCronRunTrigger"
+    assert kwargs == {
+        "postgres_conn_id": "pg",
+        "key": base_key("d", "t", "manual__1", -1),
+        "poll_interval": 3.0,
+        "cancel_on_kill": True,
+    }
+    event = asyncio.run(_first(PgCronRunTrigger(**kwargs)))
+    assert op.execute_complete(context(), event.payload)["status"] == "succeeded"
+
+
+def test_deferrable_operator_does_not_defer_for_a_finished_run(client: FakeClient) -> None:
+    op = PgCronOperator(task_id="t", sql="SELECT 1", deferrable=False)
+    op.execute(context())
+    op.deferrable = True
+    assert op.execute(context(try_number=2))["status"] == "succeeded"  # no TaskDeferred
+
+
+def test_execute_complete_maps_failure_and_error_events() -> None:
+    op = PgCronOperator(task_id="t", sql="SELECT 1")
+    run = {"runid": 9, "jobid": 3, "status": "failed", "message": 'ERROR: relation "x" does not exist'}
+    with pytest.raises(AirflowException, match='relation "x" does not exist'):
+        op.execute_complete(context(), {"status": "failed", "run": run})
+    with pytest.raises(AirflowException, match="connection refused"):
+        op.execute_complete(context(), {"status": "error", "message": "connection refused"})
+    with pytest.raises(AirflowException, match="canceled"):
+        op.execute_complete(context(), {"status": "canceled", "run": {**run, "status": "canceled"}})
+
+
+def test_deferrable_default_comes_from_airflow_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import sys
+
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "True")
+    module = importlib.reload(sys.modules["pgcron_airflow.operators.pgcron"])
+    try:
+        assert module.PgCronOperator(task_id="t", sql="SELECT 1").deferrable is True
+    finally:
+        monkeypatch.delenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE")
+        importlib.reload(module)
+    assert module.PgCronOperator(task_id="t", sql="SELECT 1").deferrable is False
+
+
+def test_sql_is_templated_and_reads_sql_files() -> None:
+    assert "sql" in PgCronOperator.template_fields and ".sql" in PgCronOperator.template_ext
+
+
+def test_on_kill_cancels_the_running_submission(client: FakeClient) -> None:
+    client.hang = True
+    op = PgCronOperator(task_id="t", sql="SELECT pg_sleep(60)", deferrable=False, poll_interval=0.01)
+    key = base_key("d", "t", "manual__1", -1)
+    original_wait = client.wait
+    calls = 0
+
+    def wait_then_kill(handle: Any, timeout: Any = None) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # the task gets killed while it waits
+            op.on_kill()
+            client.hang = False
+        return original_wait(handle, timeout)
+
+    client.wait = wait_then_kill  # type: ignore[method-assign]
+    client.outcomes["SELECT pg_sleep(60)"] = (
+        RunStatus.CANCELED,
+        "ERROR: canceling statement due to user request",
+    )
+    with pytest.raises(AirflowException, match="canceled"):
+        op.execute(context())
+    assert client.canceled == [key]
+
+
+def test_trigger_on_kill_cancels_and_is_off_when_asked(client: FakeClient) -> None:
+    key = "airflow:d:t:r:-1"
+    client.submit("SELECT pg_sleep(60)", key=key)
+    asyncio.run(PgCronRunTrigger(postgres_conn_id="pg", key=key, cancel_on_kill=False).on_kill())
+    assert client.canceled == []
+    asyncio.run(PgCronRunTrigger(postgres_conn_id="pg", key=key).on_kill())
+    assert client.canceled == [key]
+    asyncio.run(PgCronRunTrigger(postgres_conn_id="pg", key=key).on_kill())  # already over: nothing to cancel
+    assert client.canceled == [key]
+
+
+def test_run_trigger_reports_an_unknown_key_as_error(client: FakeClient) -> None:
+    event = asyncio.run(_first(PgCronRunTrigger(postgres_conn_id="pg", key="nope")))
+    assert event.payload["status"] == "error" and "nope" in event.payload["message"]
+
+
+# -- sensor ----
+
+
+def test_sensor_verdict_table() -> None:
+    at = T0
+    ok = job_run(5, RunStatus.SUCCEEDED, at)
+    bad = job_run(6, RunStatus.FAILED, at, "ERROR: boom")
+    running = job_run(7, RunStatus.RUNNING, at)
+    assert sensor_verdict(None, None, fail_fast=True) is None
+    assert sensor_verdict(running, None, fail_fast=True) is None
+    assert sensor_verdict(bad, None, fail_fast=True) == ("failed", bad)
+    assert sensor_verdict(bad, None, fail_fast=False) is None
+    assert sensor_verdict(bad, ok, fail_fast=True) == ("succeeded", ok)
+    assert sensor_verdict(job_run(8, RunStatus.LOST, at), None, fail_fast=True)[0] == "failed"  # type: ignore[index]
+
+
+def test_sensor_waits_then_succeeds_on_a_run_after_the_data_interval(client: FakeClient) -> None:
+    end = T0 + timedelta(hours=1)
+    ctx = context(data_interval_end=end)
+    sensor = PgCronJobSensor(task_id="s", job="nightly", deferrable=False)
+    client.job_runs = [job_run(1, RunStatus.SUCCEEDED, end - timedelta(minutes=5))]  # before the point
+    assert sensor.poke(ctx) is False
+    client.job_runs.append(job_run(2, RunStatus.SUCCEEDED, end + timedelta(minutes=1)))
+    assert sensor.poke(ctx) is True and sensor._result["runid"] == 2  # type: ignore[index]
+
+
+def test_sensor_fails_fast_on_a_failed_latest_run(client: FakeClient) -> None:
+    end = T0
+    client.job_runs = [job_run(3, RunStatus.FAILED, end + timedelta(seconds=1), "ERROR: disk full")]
+    with pytest.raises(AirflowException, match="disk full"):
+        PgCronJobSensor(task_id="s", job="nightly", deferrable=False).poke(context(data_interval_end=end))
+    quiet = PgCronJobSensor(task_id="s", job="nightly", deferrable=False, fail_fast=False)
+    assert quiet.poke(context(data_interval_end=end)) is False
+
+
+def test_sensor_start_point_choices() -> None:
+    start, end = T0, T0 + timedelta(days=1)
+    ctx = context(data_interval_start=start, data_interval_end=end)
+    assert PgCronJobSensor(task_id="s", job="j").start_point(ctx) == end
+    assert PgCronJobSensor(task_id="s", job="j", since="data_interval_start").start_point(ctx) == start
+    assert PgCronJobSensor(task_id="s", job="j", after="2026-02-03T04:05:00+00:00").start_point(
+        ctx
+    ) == datetime(2026, 2, 3, 4, 5, tzinfo=UTC)
+    no_interval = context(data_interval_end=None, dag_run=SimpleNamespace(run_after=start))
+    assert PgCronJobSensor(task_id="s", job="j").start_point(no_interval) == start
+    with pytest.raises(ValueError, match="timezone"):
+        PgCronJobSensor(task_id="s", job="j", after="2026-02-03T04:05:00").start_point(ctx)
+    with pytest.raises(ValueError, match="since must be one of"):
+        PgCronJobSensor(task_id="s", job="j", since="yesterday")
+
+
+def test_deferrable_sensor_defers_with_a_serializable_trigger(client: FakeClient) -> None:
+    sensor = PgCronJobSensor(task_id="s", job="42", deferrable=True, poll_interval=0.01, timeout=600)
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute(context(data_interval_end=T0))
+    trigger = deferred.value.trigger
+    path, kwargs = trigger.serialize()
+    assert path.endswith("PgCronJobRunTrigger") and kwargs["job"] == 42 and kwargs["after"] == T0.isoformat()
+    assert deferred.value.timeout == timedelta(seconds=600)
+    client.job_runs = [job_run(4, RunStatus.SUCCEEDED, T0 + timedelta(seconds=5))]
+    event = asyncio.run(_first(PgCronJobRunTrigger(**kwargs)))
+    assert sensor.execute_complete(context(), event.payload)["runid"] == 4  # type: ignore[index]
+
+
+# -- asset watcher trigger ----
+
+
+def test_event_trigger_fires_once_per_new_succeeded_run_in_runid_order(client: FakeClient) -> None:
+    client.job_runs = [
+        job_run(10, RunStatus.SUCCEEDED, T0)
+    ]  # history before the trigger starts: not replayed
+
+    async def scenario() -> list[int]:
+        trigger = PgCronJobSucceededTrigger(postgres_conn_id="pg", job="j", poll_interval=0.01, max_events=2)
+        seen: list[int] = []
+        gen = trigger.run()
+        task = asyncio.ensure_future(gen.__anext__())
+        await asyncio.sleep(0.05)
+        client.job_runs += [
+            job_run(11, RunStatus.FAILED, T0),
+            job_run(12, RunStatus.SUCCEEDED, T0),
+            job_run(13, RunStatus.RUNNING, T0),
+            job_run(14, RunStatus.SUCCEEDED, T0),
+        ]
+        seen.append((await task).payload["run"]["runid"])
+        await asyncio.sleep(0.05)
+        assert client.job_runs[3].runid == 13
+        client.job_runs[3] = job_run(13, RunStatus.SUCCEEDED, T0)
+        seen.append((await gen.__anext__()).payload["run"]["runid"])
+        return seen
+
+    assert asyncio.run(scenario()) == [12, 13]
+
+
+def test_event_trigger_is_a_base_event_trigger_and_round_trips() -> None:
+    from airflow.triggers.base import BaseEventTrigger
+
+    trigger = PgCronJobSucceededTrigger(postgres_conn_id="pg", job="shop:purge", poll_interval=5)
+    assert isinstance(trigger, BaseEventTrigger)
+    path, kwargs = trigger.serialize()
+    assert PgCronJobSucceededTrigger(**kwargs).serialize() == (path, kwargs)
+    BaseEventTrigger.hash(path, kwargs)  # what the scheduler uses to identify a watcher's trigger
+
+
+async def _first(trigger: Any) -> Any:
+    gen = trigger.run()
+    try:
+        return await gen.__anext__()
+    finally:
+        await gen.aclose()
