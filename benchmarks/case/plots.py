@@ -107,7 +107,17 @@ def scale_figure(results: dict[str, Any], out: Path) -> Path:
             if row == 0:
                 ax.set_title(TITLES.get(job, job))
     axes[0][0].legend(fontsize=8)
-    fig.suptitle("How each cost grows with the data (median of repeated runs)")
+    single = sorted(
+        {
+            int(size)
+            for methods in results["runs"].values()
+            for by_size in methods.values()
+            for size, data in by_size.items()
+            if len(data["samples"]) == 1
+        }
+    )
+    note = f"; {', '.join(f'{s:,}' for s in single)} rows: one run" if single else ""
+    fig.suptitle(f"How each cost grows with the data (median of repeated runs{note})")
     fig.tight_layout()
     path = out / "case-scale.png"
     fig.savefig(path, dpi=110)
@@ -116,14 +126,22 @@ def scale_figure(results: dict[str, Any], out: Path) -> Path:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m case.plots RESULTS_JSON OUT_DIR``: redraw the figures from a saved run."""
+    """``python -m case.plots RESULTS_JSON OUT_DIR [EXTRA…]``: redraw the figures from saved runs."""
     import json
     import sys
 
-    if len(argv) != 2:
-        print("usage: python -m case.plots RESULTS_JSON OUT_DIR", file=sys.stderr)
+    if len(argv) < 2:
+        print("usage: python -m case.plots RESULTS_JSON OUT_DIR [EXTRA_SIZES_JSON ...]", file=sys.stderr)
         return 2
-    for path in make_all(json.loads(Path(argv[0]).read_text()), Path(argv[1])):
+    results = json.loads(Path(argv[0]).read_text())
+    for extra_path in argv[2:]:
+        # Extra sizes (e.g. a --large run) join the scale curves; the main figure keeps the main run.
+        extra = json.loads(Path(extra_path).read_text())
+        for job, methods in extra["runs"].items():
+            for method, by_size in methods.items():
+                for size, data in by_size.items():
+                    results["runs"].setdefault(job, {}).setdefault(method, {}).setdefault(size, data)
+    for path in make_all(results, Path(argv[1])):
         print(path)
     return 0
 
