@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 from pgcron.models import RunStatus
-from pgcron.pushdown import AsyncPushdown, async_connect_factory
+from pgcron.pushdown import AsyncPushdown, Pushdown, async_connect_factory
 from pgcron.schema import install
 from pgcron.sql import get_query
 from psycopg import sql
@@ -242,3 +242,24 @@ async def test_restart_mid_run_reports_failure_and_recovers(restartable: str, to
         assert count(dsn, token) == 0
     finally:
         await p.aclose()
+
+
+@pytest.mark.slow
+def test_pg_cron_missing(token: str) -> None:
+    """A server whose database has no pg_cron extension (dropped on a private cluster)."""
+    from pgcron import dev
+    from pgcron.errors import ExtensionNotInstalled
+
+    name = f"pytest-{os.getpid()}-pushdown-nocron"
+    state = dev.up(name, flavour="1.6", background_workers=True, use_env=False)
+    try:
+        with psycopg.connect(state.dsn, autocommit=True) as conn:
+            conn.execute("DROP EXTENSION pg_cron CASCADE")
+        p = Pushdown(async_connect_factory(state.dsn))
+        try:
+            with pytest.raises(ExtensionNotInstalled):
+                p.submit("SELECT 1")
+        finally:
+            p.close()
+    finally:
+        dev.down(name, purge=True)

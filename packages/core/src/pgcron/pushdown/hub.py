@@ -156,7 +156,7 @@ class AsyncWaiterHub:
         reconnect_s = 0.1
         while self._waiters and not self._closed:
             try:
-                await self._check_all()
+                settling = await self._check_all()
                 reconnect_s = 0.1
             except (psycopg.Error, PgCronError) as exc:  # PgCronError: ConnectionFailed while reconnecting
                 log.warning("pushdown waiter query failed (%s); retrying in %.1f s", exc, reconnect_s)
@@ -165,7 +165,9 @@ class AsyncWaiterHub:
                 continue
             if not self._waiters:
                 break
-            if self._listening:
+            if settling:  # the row says it ended, its backend is still exiting: no NOTIFY will follow
+                delay = POLL_MIN_S
+            elif self._listening:
                 delay = SAFETY_POLL_S
             else:
                 delay = self._poll_s
@@ -174,11 +176,15 @@ class AsyncWaiterHub:
                 await asyncio.wait_for(self._wake.wait(), delay)
             self._wake.clear()
 
-    async def _check_all(self) -> None:
+    async def _check_all(self) -> bool:
+        """Resolve every finished wait with one query; True when some run is about to finish."""
         ids = list(self._waiters)
         states = await self.fetch(ids)
+        settling = False
         for sid, state in states.items():
             status, _ = verdict(state)
+            if not status.is_terminal and state.raw_status in ("succeeded", "failed"):
+                settling = True
             if status.is_terminal:
                 for fut in self._waiters.get(sid, []):
                     if not fut.done():
@@ -188,6 +194,7 @@ class AsyncWaiterHub:
                 for fut in self._waiters.get(sid, []):
                     if not fut.done():
                         fut.set_exception(LookupError(f"submission {sid} is not visible any more"))
+        return settling
 
     async def _listen(self) -> None:
         backoff = 0.1
@@ -221,12 +228,18 @@ class AsyncWaiterHub:
             backoff = min(backoff * 2, RECONNECT_MAX_S)
 
     def _relevant(self, payload: str) -> bool:
-        """False only when the payload names a job nobody here waits for."""
+        """False when the payload names a job nobody here waits for, or a status that ends nothing
+        (libpq mode reports starting → connecting → sending → running before the end)."""
         try:
             data = json.loads(payload)
         except ValueError:
             return True
-        jobid = data.get("jobid") if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            return True
+        status = data.get("status")
+        if isinstance(status, str) and status not in ("succeeded", "failed"):
+            return False
+        jobid = data.get("jobid")
         if not isinstance(jobid, int):
             return True
         # Top-level/one-shot waits know their jobid up front; procedure-path waits too. Unknown → wake.

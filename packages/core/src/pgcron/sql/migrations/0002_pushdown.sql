@@ -36,6 +36,9 @@ CREATE TABLE IF NOT EXISTS pgcron.submission (
     timed_out_at  timestamptz,
     job_removed_at timestamptz
 );
+-- Every run of a submission's job has a runid above the sequence's value at submit time: lets the state query
+-- read cron.job_run_details through its primary key (a short range of recent rows) instead of scanning it all.
+ALTER TABLE pgcron.submission ADD COLUMN IF NOT EXISTS runid_floor bigint NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS submission_open_idx ON pgcron.submission (id) WHERE job_removed_at IS NULL;
 CREATE INDEX IF NOT EXISTS submission_jobid_idx ON pgcron.submission (jobid);
 
@@ -87,6 +90,7 @@ DECLARE
     s      pgcron.submission;
     v_schedule text;
     v_command  text;
+    v_floor    bigint;
 BEGIN
     IF v_once THEN
         -- One cron minute that occurs once a year; skip a minute when too close to the boundary for the
@@ -97,8 +101,16 @@ BEGIN
                        ELSE interval '1 minute' END;
     END IF;
 
-    INSERT INTO pgcron.submission AS t (key, command, database, username, top_level, timeout, start_by)
+    BEGIN
+        v_floor := (SELECT last_value FROM cron.runid_seq);   -- SELECT granted to PUBLIC since pg_cron 1.4.2
+    EXCEPTION WHEN insufficient_privilege THEN
+        v_floor := 0;
+    END;
+
+    INSERT INTO pgcron.submission AS t (key, command, database, username, top_level, timeout, runid_floor,
+                                        start_by)
     VALUES (v_key, p_command, v_db, v_user, v_once, p_timeout,
+            v_floor,
             CASE WHEN v_once THEN (v_at AT TIME ZONE v_tz) + interval '3 minutes'
                  ELSE clock_timestamp() + interval '10 minutes' END)
     ON CONFLICT (key) DO NOTHING
