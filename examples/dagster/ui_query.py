@@ -1,6 +1,8 @@
 """What the Dagster UI shows for pg_cron assets, from the webserver's GraphQL API (docs/dagster.md).
 
-    python examples/dagster/ui_query.py pg_cron/demo/heartbeat pg_cron/demo/broken   # dagster dev on 127.0.0.1:3097
+python examples/dagster/ui_query.py pg_cron/demo/heartbeat pg_cron/demo/broken
+
+(with ``dagster dev ... -h 127.0.0.1 -p 3097`` running)
 """
 
 from __future__ import annotations
@@ -17,12 +19,24 @@ query($keys: [AssetKeyInput!]) {
     owners { ... on TeamAssetOwner { team } ... on UserAssetOwner { email } }
     tags { key value }
     metadataEntries { label ... on TextMetadataEntry { text } ... on MarkdownMetadataEntry { mdStr } }
-    assetMaterializations(limit: 2) { runId timestamp metadataEntries { label ... on IntMetadataEntry { intValue } ... on TextMetadataEntry { text } ... on FloatMetadataEntry { floatValue } } }
-    assetObservations(limit: 2) { runId description metadataEntries { label ... on TextMetadataEntry { text } } }
+    assetMaterializations(limit: 2) {
+      runId timestamp
+      metadataEntries {
+        label ... on IntMetadataEntry { intValue } ... on TextMetadataEntry { text }
+        ... on FloatMetadataEntry { floatValue }
+      }
+    }
+    assetObservations(limit: 2) {
+      runId description metadataEntries { label ... on TextMetadataEntry { text } }
+    }
     assetChecksOrError { ... on AssetChecks { checks { name executionForLatestMaterialization { status } } } }
   }
 }
 """
 keys = [{"path": p.split("/")} for p in sys.argv[1:]]
-req = urllib.request.Request(URL, data=json.dumps({"query": Q, "variables": {"keys": keys}}).encode(), headers={"Content-Type": "application/json"})
+req = urllib.request.Request(
+    URL,
+    data=json.dumps({"query": Q, "variables": {"keys": keys}}).encode(),
+    headers={"Content-Type": "application/json"},
+)
 print(json.dumps(json.load(urllib.request.urlopen(req, timeout=30)), indent=1))

@@ -28,6 +28,14 @@ def scratch_table(engine_dsn: str, job_prefix: str) -> Iterator[str]:
         conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(name)))
 
 
+def insert_command(table: str, n: int = 1) -> str:
+    """A pg_cron command inserting 1..n into ``table`` (composed with psycopg.sql, not formatted)."""
+    query = sql.SQL("INSERT INTO {} SELECT generate_series(1, {})").format(
+        sql.Identifier(table), sql.Literal(n)
+    )
+    return query.as_string(None)
+
+
 def count_rows(dsn: str, table: str) -> int:
     with psycopg.connect(dsn, autocommit=True) as conn:
         row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()

@@ -13,7 +13,9 @@ from pgcron.runfeed import FeedPage
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def run(runid: int, jobid: int, status: pgcron.RunStatus, *, end: int | None = 0, message: str | None = None) -> pgcron.Run:
+def run(
+    runid: int, jobid: int, status: pgcron.RunStatus, *, end: int | None = 0, message: str | None = None
+) -> pgcron.Run:
     start = T0 + timedelta(seconds=runid)
     return pgcron.Run(
         runid=runid,
@@ -46,7 +48,9 @@ class FakeSource:
 
     def runs_after(self, after_runid: int, jobids: Sequence[int], limit: int) -> FeedPage:
         self.pages += 1
-        rows = sorted((r for r in self.runs if r.runid > after_runid and r.jobid in set(jobids)), key=lambda r: r.runid)
+        rows = sorted(
+            (r for r in self.runs if r.runid > after_runid and r.jobid in set(jobids)), key=lambda r: r.runid
+        )
         return FeedPage(runs=tuple(rows[:limit]), observed_at=self.now, full=len(rows) >= limit)
 
     def start_runid(self, before: datetime) -> int:
@@ -55,7 +59,9 @@ class FakeSource:
 
     def audit(self, since: timedelta, late_after: timedelta) -> AuditReport:
         self.audits += 1
-        return AuditReport(self.now - since, self.now - late_after, "GMT", len(self.job_rows), 0, tuple(self.findings))
+        return AuditReport(
+            self.now - since, self.now - late_after, "GMT", len(self.job_rows), 0, tuple(self.findings)
+        )
 
     def finish(self, runid: int, status: pgcron.RunStatus) -> None:
         for i, r in enumerate(self.runs):

@@ -24,12 +24,20 @@ def run_cli(args: list[str], cwd: Path, dsn: str, tmp_path: Path) -> subprocess.
     env = {**os.environ, "PGCRON_DSN": dsn, "DAGSTER_HOME": str(tmp_path)}
     (tmp_path / "dagster.yaml").touch()
     return subprocess.run(
-        [str(BIN / args[0]), *args[1:]], cwd=cwd, env=env, capture_output=True, text=True, timeout=240, check=False
+        [str(BIN / args[0]), *args[1:]],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
     )
 
 
 def test_definitions_validate_on_the_example(engine_dsn: str, tmp_path: Path) -> None:
-    out = run_cli(["dagster", "definitions", "validate", "-f", "definitions.py"], EXAMPLES, engine_dsn, tmp_path)
+    out = run_cli(
+        ["dagster", "definitions", "validate", "-f", "definitions.py"], EXAMPLES, engine_dsn, tmp_path
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "passed validation" in out.stderr + out.stdout
 
@@ -39,7 +47,9 @@ def _count_today(dsn: str) -> int:
         exists = conn.execute("SELECT to_regclass('demo_daily_sales') IS NOT NULL").fetchone()
         if not exists or not exists[0]:
             return 0
-        row = conn.execute("SELECT coalesce(max(n), 0) FROM demo_daily_sales WHERE day = current_date").fetchone()
+        row = conn.execute(
+            "SELECT coalesce(max(n), 0) FROM demo_daily_sales WHERE day = current_date"
+        ).fetchone()
     return int(row[0]) if row else 0
 
 

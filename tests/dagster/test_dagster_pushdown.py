@@ -1,4 +1,4 @@
-"""Pushdown assets against real pg_cron: success, failure, and retries that re-attach instead of re-running."""
+"""Pushdown assets on real pg_cron: success, failure, and retries that re-attach instead of re-running."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ import dagster as dg
 import pgcron
 import psycopg
 import pytest
-from conftest import count_rows
+from conftest import count_rows, insert_command
 from dagster_pgcron import PgCronResource, pgcron_asset
-from dagster._core.events import DagsterEventType  # noqa: F401  (test-only: reading step failures)
 
 pytestmark = pytest.mark.integration
 
@@ -20,20 +19,22 @@ def _meta(event_metadata: dict, key: str) -> object:
 
 
 def _materializations(result: dg.ExecuteInProcessResult) -> list[dict]:
-    return [e.step_materialization_data.materialization.metadata for e in result.get_asset_materialization_events()]
+    return [
+        e.step_materialization_data.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    ]
 
 
 def _failures(result: dg.ExecuteInProcessResult) -> list:
     return [
         e.step_failure_data.user_failure_data
         for e in result.all_events
-        if e.event_type == DagsterEventType.STEP_FAILURE and e.step_failure_data.user_failure_data is not None
+        if e.event_type_value == "STEP_FAILURE" and e.step_failure_data.user_failure_data is not None
     ]
 
 
 def _insert(table: str, n: int = 3) -> str:
-    # the SQL text of the asset (a pg_cron command), with a validated test identifier
-    return f'INSERT INTO "{table}" SELECT generate_series(1, {n})'
+    return insert_command(table, n)
 
 
 def _job(asset: dg.AssetsDefinition, dsn: str, **resource: object) -> dg.JobDefinition:
@@ -44,7 +45,9 @@ def _job(asset: dg.AssetsDefinition, dsn: str, **resource: object) -> dg.JobDefi
 def test_materialize_success_reports_the_real_run(engine_dsn: str, scratch_table: str) -> None:
     asset = pgcron_asset(["dpt", "ok"], _insert(scratch_table), group_name="demo")
     result = dg.materialize(
-        [asset], resources={"pg_cron": PgCronResource(dsn=engine_dsn)}, instance=dg.DagsterInstance.ephemeral()
+        [asset],
+        resources={"pg_cron": PgCronResource(dsn=engine_dsn)},
+        instance=dg.DagsterInstance.ephemeral(),
     )
     assert result.success
     (meta,) = _materializations(result)
@@ -89,7 +92,11 @@ def test_run_retry_reattaches_and_manual_reexecution_reruns(engine_dsn: str, scr
     retry = job.execute_in_process(
         run_id=str(uuid.uuid4()),
         instance=instance,
-        tags={"dagster/retry_number": "1", "dagster/root_run_id": first_id, "dagster/parent_run_id": first_id},
+        tags={
+            "dagster/retry_number": "1",
+            "dagster/root_run_id": first_id,
+            "dagster/parent_run_id": first_id,
+        },
     )
     (m2,) = _materializations(retry)
     assert _meta(m2, "reattached") is True
@@ -141,7 +148,7 @@ def test_step_retry_reattaches_to_the_running_submission(engine_dsn: str, scratc
         instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
     )
     assert result.success
-    retries = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY]
+    retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
     assert len(retries) >= 1
     (meta,) = _materializations(result)
     assert _meta(meta, "reattached") is True and _meta(meta, "attempt") == 1

@@ -7,11 +7,10 @@ from datetime import timedelta
 import dagster as dg
 import pgcron
 import pytest
+from dagster_fakes import T0, FakeSource, job, run
 from dagster_pgcron.cursor import RunCursor, compress, expand
 from dagster_pgcron.sensor import SensorSettings, collect_events
 from pgcron.audit import Finding, FindingKind
-
-from dagster_fakes import T0, FakeSource, job, run
 
 S = pgcron.RunStatus
 WATCHED = {"ns:ok": dg.AssetKey(["pg_cron", "ns", "ok"]), "ns:bad": dg.AssetKey(["pg_cron", "ns", "bad"])}
@@ -32,7 +31,11 @@ def source() -> FakeSource:
 
 def test_success_and_failure_map_to_materialization_observation_and_checks() -> None:
     src = source()
-    src.runs = [run(10, 1, S.SUCCEEDED), run(11, 2, S.FAILED, message="ERROR: division by zero"), run(12, 3, S.SUCCEEDED)]
+    src.runs = [
+        run(10, 1, S.SUCCEEDED),
+        run(11, 2, S.FAILED, message="ERROR: division by zero"),
+        run(12, 3, S.SUCCEEDED),
+    ]
     tick = collect_events(src, None, WATCHED, NO_AUDIT)
     assert reported(tick.events) == [("AssetMaterialization", 10), ("AssetObservation", 11)]
     checks = [e for e in tick.events if isinstance(e, dg.AssetCheckEvaluation)]
@@ -122,8 +125,17 @@ def test_first_tick_starts_at_lookback() -> None:
 def test_audit_missed_fire_times_fail_the_on_schedule_check_once() -> None:
     src = source()
     src.findings = [
-        Finding(FindingKind.MISSED, 1, "ns:ok", expected=src.now - timedelta(minutes=5), count=3, message="3 fire times without a run"),
-        Finding(FindingKind.MISSED, 3, "other", expected=src.now - timedelta(minutes=5), count=1, message="x"),
+        Finding(
+            FindingKind.MISSED,
+            1,
+            "ns:ok",
+            expected=src.now - timedelta(minutes=5),
+            count=3,
+            message="3 fire times without a run",
+        ),
+        Finding(
+            FindingKind.MISSED, 3, "other", expected=src.now - timedelta(minutes=5), count=1, message="x"
+        ),
     ]
     settings = SensorSettings(audit_interval=timedelta(minutes=10), audit_late_after=timedelta(seconds=60))
     t1 = collect_events(src, None, WATCHED, settings, now=src.now)

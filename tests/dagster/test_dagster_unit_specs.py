@@ -7,7 +7,13 @@ from pathlib import Path
 import dagster as dg
 import pgcron
 import pytest
-from dagster_pgcron import DagsterPgCronTranslator, PgCronJobsComponent, idempotency_key, pgcron_asset, pgcron_assets
+from dagster_pgcron import (
+    DagsterPgCronTranslator,
+    PgCronJobsComponent,
+    idempotency_key,
+    pgcron_asset,
+    pgcron_assets,
+)
 from dagster_pgcron.materialize import lineage_run_id
 from pgcron.jobsfile import JobsFileError
 
@@ -28,14 +34,20 @@ def test_translator_maps_a_job_to_a_spec() -> None:
     assert spec.tags["team"] == "data" and spec.tags["nightly"] == ""
     assert spec.metadata["dagster-pgcron/schedule"] == "*/15 9-17 * * 1-5"
     # the English comes from the core schedule engine, not from this package
-    assert spec.metadata["dagster-pgcron/schedule_description"] == pgcron.Schedule.parse(job.schedule).describe()
+    assert (
+        spec.metadata["dagster-pgcron/schedule_description"] == pgcron.Schedule.parse(job.schedule).describe()
+    )
     assert "Roll up sales" in (spec.description or "")
 
 
 def test_translator_subclass_overrides_the_key() -> None:
     class Mine(DagsterPgCronTranslator):
         def get_asset_spec(self, job: pgcron.Job | pgcron.JobSpec) -> dg.AssetSpec:
-            return super().get_asset_spec(job).replace_attributes(key=dg.AssetKey(["wh", job.name.split(":")[-1]]))
+            return (
+                super()
+                .get_asset_spec(job)
+                .replace_attributes(key=dg.AssetKey(["wh", job.name.split(":")[-1]]))
+            )
 
     spec = Mine().get_asset_spec(pgcron.JobSpec("a:b", "@daily", "SELECT 1"))
     assert spec.key == dg.AssetKey(["wh", "b"])
@@ -55,7 +67,11 @@ def test_idempotency_key_stable_across_retries_not_reexecutions() -> None:
     # step retry: same run id
     assert idempotency_key("run-1", {}, key) == original
     # automatic run retry: new run id, retry_number + root_run_id tags
-    retry_tags = {"dagster/retry_number": "1", "dagster/root_run_id": "run-1", "dagster/parent_run_id": "run-1"}
+    retry_tags = {
+        "dagster/retry_number": "1",
+        "dagster/root_run_id": "run-1",
+        "dagster/parent_run_id": "run-1",
+    }
     assert idempotency_key("run-2", retry_tags, key) == original
     # manual re-execution: root_run_id but no retry_number -> a new request
     manual = {"dagster/root_run_id": "run-1", "dagster/parent_run_id": "run-1"}
@@ -82,7 +98,7 @@ def test_decorator_over_multi_asset_is_subsettable() -> None:
             pgcron.JobSpec("c", "@daily", "SELECT 3"),
         ]
     )
-    def three(context):  # noqa: ANN001, ANN202  (a string annotation would fail Dagster's context check)
+    def three(context):
         yield from ()
 
     assert three.can_subset

@@ -59,7 +59,8 @@ def pgcron_assets(
     partitions_def: dg.PartitionsDefinition[Any] | None = None,
     retry_policy: dg.RetryPolicy | None = None,
 ) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
-    """Decorate a body (usually ``yield from pg_cron.materialize(context)``) into a subsettable multi-asset."""
+    """Decorate a body (usually ``yield from pg_cron.materialize(context)``) into a subsettable
+    multi-asset."""
     asset_specs = to_asset_specs(specs, translator)
 
     def decorator(fn: Callable[..., Any]) -> dg.AssetsDefinition:
@@ -97,7 +98,7 @@ def build_pgcron_assets(
         retry_policy=retry_policy,
         partitions_def=partitions_def,
     )
-    def _pushdown(context) -> Iterator[dg.MaterializeResult]:
+    def _pushdown(context) -> Iterator[dg.MaterializeResult[Any]]:  # type: ignore[no-untyped-def]
         resource: PgCronResource = getattr(context.resources, resource_key)
         yield from resource.materialize(context)
 

@@ -35,18 +35,24 @@ def _ident(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]+", "_", text).strip("_") or "jobs"
 
 
-def observed_specs(jobs_file: JobsFile, translator: DagsterPgCronTranslator | None = None) -> list[dg.AssetSpec]:
+def observed_specs(
+    jobs_file: JobsFile, translator: DagsterPgCronTranslator | None = None
+) -> list[dg.AssetSpec]:
     """One ``AssetSpec`` per declared job (its retention job included), keyed by its pg_cron name."""
     translator = translator or DagsterPgCronTranslator()
     return [
-        translator.get_asset_spec(dataclasses.replace(spec, name=qualified_name(jobs_file.namespace, spec.name)))
+        translator.get_asset_spec(
+            dataclasses.replace(spec, name=qualified_name(jobs_file.namespace, spec.name))
+        )
         for spec in desired_specs(jobs_file)
     ]
 
 
 #: Run config of the apply job (a plain schema: string annotations from ``__future__`` hide dg.Config types).
 APPLY_CONFIG = {
-    "dry_run": dg.Field(bool, default_value=False, description="Only compute and log the plan; change nothing."),
+    "dry_run": dg.Field(
+        bool, default_value=False, description="Only compute and log the plan; change nothing."
+    ),
     "prune": dg.Field(
         bool,
         is_required=False,
@@ -71,7 +77,7 @@ def build_apply_job(
         tags={"kind": "postgres"},
         config_schema=APPLY_CONFIG,
     )
-    def apply_jobs(context) -> dg.Output[None]:
+    def apply_jobs(context) -> dg.Output[None]:  # type: ignore[no-untyped-def]
         resource: PgCronResource = getattr(context.resources, resource_key)
         dry_run = bool(context.op_config["dry_run"])
         prune_now = bool(context.op_config.get("prune", prune))
@@ -103,7 +109,7 @@ def build_apply_job(
     return _apply
 
 
-class PgCronJobsComponent(dg.Component, dg.Model, dg.Resolvable):  # type: ignore[misc]
+class PgCronJobsComponent(dg.Component, dg.Model, dg.Resolvable):
     """pg_cron jobs declared as code, observed in Dagster.
 
     Give either ``jobs_file`` (a ``.toml``/``.yaml`` jobs file, relative to this component's folder) or
@@ -128,12 +134,16 @@ class PgCronJobsComponent(dg.Component, dg.Model, dg.Resolvable):  # type: ignor
         """The validated jobs file (raises ``pgcron.jobsfile.JobsFileError`` listing every problem)."""
         if (self.jobs_file is None) == (self.jobs is None):
             raise dg.DagsterInvalidDefinitionError(
-                "PgCronJobsComponent needs exactly one of 'jobs_file' (a path) or 'jobs' (the document inline)"
+                "PgCronJobsComponent needs exactly one of 'jobs_file' (a path) or 'jobs' "
+                "(the document inline)"
             )
         if self.jobs_file is not None:
             return load_jobs_file(base_dir / self.jobs_file)
         return parse_jobs_document(
-            yaml.safe_dump(self.jobs), fmt="yaml", path=str(base_dir / "defs.yaml") + "#jobs", base_dir=base_dir
+            yaml.safe_dump(self.jobs),
+            fmt="yaml",
+            path=str(base_dir / "defs.yaml") + "#jobs",
+            base_dir=base_dir,
         )
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
@@ -152,7 +162,11 @@ class PgCronJobsComponent(dg.Component, dg.Model, dg.Resolvable):  # type: ignor
         settings = SensorSettings(audit_interval=None if audit is None else timedelta(seconds=audit))
         return dg.Definitions(
             assets=specs,
-            asset_checks=[build_pgcron_job_checks(specs=specs, resource_key=self.resource_key, name=f"pg_cron_checks_{ns}")],
+            asset_checks=[
+                build_pgcron_job_checks(
+                    specs=specs, resource_key=self.resource_key, name=f"pg_cron_checks_{ns}"
+                )
+            ],
             sensors=[
                 build_pgcron_run_sensor(
                     specs=specs,

@@ -144,7 +144,9 @@ def run_pushdown(
             allow_retries=False,
         )
     if handle is not None and handle.status in (pgcron.RunStatus.FAILED, pgcron.RunStatus.CANCELED):
-        logger.info("attempt %d of %s %s; submitting attempt %d", attempt, base_key, handle.status.value, attempt + 1)
+        logger.info(
+            "attempt %d of %s %s; submitting attempt %d", attempt, base_key, handle.status.value, attempt + 1
+        )
         handle = None
     if handle is None:
         attempt += 1
@@ -193,7 +195,7 @@ def materialize_selected(
     *,
     run_timeout: float | None = None,
     wait_timeout: float | None = None,
-) -> Iterator[dg.MaterializeResult]:
+) -> Iterator[dg.MaterializeResult[Any]]:
     """Run the SQL of every selected pushdown asset (dependencies first) and yield its result.
 
     The first failed run stops the step with ``dg.Failure`` carrying that run's metadata; assets already

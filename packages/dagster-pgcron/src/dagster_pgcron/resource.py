@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import dagster as dg
 import pgcron
@@ -20,7 +21,7 @@ __all__ = ["PgCronResource"]
 logger = logging.getLogger(__name__)
 
 
-class PgCronResource(dg.ConfigurableResource):  # type: ignore[misc]
+class PgCronResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """Connection settings for the database where pg_cron lives (``cron.database_name``).
 
     Use ``get_client()`` as a context manager to get a connected ``pgcron.Client``.
@@ -40,7 +41,7 @@ class PgCronResource(dg.ConfigurableResource):  # type: ignore[misc]
         "a retry of the Dagster run re-attaches to it). None waits as long as the run takes.",
     )
 
-    def materialize(self, context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult]:
+    def materialize(self, context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult[Any]]:
         """Run the SQL of the selected pushdown assets inside PostgreSQL, once per Dagster run lineage.
 
         Yields one ``MaterializeResult`` per asset (runid, jobid, duration, message, rows); raises

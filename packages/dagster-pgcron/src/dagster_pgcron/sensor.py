@@ -1,4 +1,4 @@
-"""``build_pgcron_run_sensor``: runs that pg_cron made on its own schedule, reported to Dagster as asset events.
+"""``build_pgcron_run_sensor``: runs pg_cron made on its own schedule, reported to Dagster as asset events.
 
 Per terminal run of a watched job (see ``dagster_pgcron.cursor`` for the out-of-order-safe cursor):
 
@@ -119,7 +119,9 @@ def _run_events(key: dg.AssetKey, name: str, run: pgcron.Run, with_checks: bool)
         events.append(
             dg.AssetObservation(
                 asset_key=key,
-                description=f"pg_cron run {run.runid} of {name} {run.status.value}: {run.message or 'no message'}",
+                description=(
+                    f"pg_cron run {run.runid} of {name} {run.status.value}: {run.message or 'no message'}"
+                ),
                 metadata=meta,
             )
         )
@@ -146,7 +148,7 @@ def on_schedule_evaluations(
     *,
     after: datetime | None,
 ) -> list[dg.AssetCheckEvaluation]:
-    """One ``pg_cron_on_schedule`` evaluation per watched job in the report: failed when fire times were missed."""
+    """One ``pg_cron_on_schedule`` evaluation per watched job in the report (failed: missed fire times)."""
     missed: dict[str, list[str]] = {}
     counts: dict[str, int] = {}
     late: dict[str, int] = {}
@@ -206,7 +208,7 @@ def collect_events(
         cursor = RunCursor(watermark=source.start_runid(clock - settings.lookback))
         logger.info("pg_cron sensor starts after runid %d (lookback %s)", cursor.watermark, settings.lookback)
     for job in source.jobs():
-        if job.name in watched:
+        if job.name is not None and job.name in watched:
             cursor.jobs[job.jobid] = job.name
     result.cursor = cursor
     if not cursor.jobs:
@@ -242,7 +244,9 @@ def collect_events(
         if result.runs_read >= settings.max_runs_per_tick:
             break
         if time.monotonic() - started > settings.time_budget.total_seconds():
-            logger.warning("pg_cron sensor: time budget spent after %d runs; continuing next tick", result.runs_read)
+            logger.warning(
+                "pg_cron sensor: time budget spent after %d runs; continuing next tick", result.runs_read
+            )
             break
     if settings.audit_interval is not None and (
         cursor.audited_until is None or clock - cursor.audited_until >= settings.audit_interval
@@ -259,7 +263,9 @@ def collect_events(
         cursor.audited_until = report.until
         result.audited = True
     if not result.events:
-        result.skip_reason = f"no new finished pg_cron runs (read {result.runs_read}, watermark {cursor.watermark})"
+        result.skip_reason = (
+            f"no new finished pg_cron runs (read {result.runs_read}, watermark {cursor.watermark})"
+        )
     return result
 
 
@@ -292,21 +298,26 @@ def build_pgcron_run_sensor(
     ``with_checks=False`` when the specs' checks (``build_pgcron_job_checks``) are not in the definitions.
     """
     watched = watched_jobs(specs)
-    prefix = os.path.commonprefix(sorted(watched))
+    # character-wise on purpose: the longest common name prefix scopes the audit query
+    prefix = os.path.commonprefix(sorted(watched))  # noqa: RUF071
 
     @dg.sensor(
         name=name,
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=default_status,
         required_resource_keys={resource_key},
-        description=f"Reports runs of {len(watched)} pg_cron job(s) as materializations, observations and checks.",
+        description=(
+            f"Reports runs of {len(watched)} pg_cron job(s) as materializations, observations and checks."
+        ),
     )
-    def _sensor(context, **_direct: object) -> dg.SensorResult:
+    def _sensor(context, **_direct: object) -> dg.SensorResult:  # type: ignore[no-untyped-def]
         # ``_direct``: a directly invoked sensor also receives its required resources as keyword arguments
         resource: PgCronResource = getattr(context.resources, resource_key)
         cursor = RunCursor.parse(context.cursor)
         with resource.get_client() as client:
-            tick = collect_events(ClientRunSource(client, prefix), cursor, watched, settings, with_checks=with_checks)
+            tick = collect_events(
+                ClientRunSource(client, prefix), cursor, watched, settings, with_checks=with_checks
+            )
         assert tick.cursor is not None
         context.log.info(
             "read %d runs, reported %d, watermark %d%s",
@@ -332,7 +343,7 @@ def _client_for(context: Any, resource_key: str) -> Iterator[pgcron.Client]:
 def build_pgcron_job_checks(
     *, specs: Sequence[dg.AssetSpec], resource_key: str = "pg_cron", name: str = "pg_cron_job_checks"
 ) -> dg.AssetChecksDefinition:
-    """The checks the sensor reports, runnable on demand too: the latest run succeeded; no missed fire times."""
+    """The checks the sensor reports, also runnable on demand: latest run succeeded; no missed fire times."""
     watched = watched_jobs(specs)
     by_key = {key: job for job, key in watched.items()}
     check_specs = [
@@ -354,9 +365,11 @@ def build_pgcron_job_checks(
     @dg.multi_asset_check(
         specs=check_specs, name=name, can_subset=True, required_resource_keys={resource_key}
     )
-    def _checks(context) -> Iterator[dg.AssetCheckResult]:
+    def _checks(context) -> Iterator[dg.AssetCheckResult]:  # type: ignore[no-untyped-def]
         with _client_for(context, resource_key) as client:
-            for check_key in sorted(context.selected_asset_check_keys, key=lambda k: (k.name, str(k.asset_key))):
+            for check_key in sorted(
+                context.selected_asset_check_keys, key=lambda k: (k.name, str(k.asset_key))
+            ):
                 job = by_key[check_key.asset_key]
                 if check_key.name == CHECK_RUN_SUCCEEDED:
                     yield _latest_run_result(client, job, check_key.asset_key)

@@ -200,7 +200,9 @@ class DagsterPgCronTranslator:
             metadata[META_USERNAME] = username
         if timeout is not None:
             metadata[META_TIMEOUT] = float(timeout)
-        asset_key = dg.AssetKey.from_user_string(key) if isinstance(key, str) else dg.AssetKey.from_coercible(key)
+        asset_key = (
+            dg.AssetKey.from_user_string(key) if isinstance(key, str) else dg.AssetKey.from_coercible(key)
+        )
         kinds = set(attributes.pop("kinds", None) or {"postgres", "sql"})
         attributes.setdefault("group_name", self.group_name)
         if self.owners and "owners" not in attributes:
