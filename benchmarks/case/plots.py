@@ -58,7 +58,8 @@ def main_figure(results: dict[str, Any], out: Path) -> Path:
             ax.bar(xs, ys, width, yerr=[lo, hi], capsize=3, color=COLORS[method], label=LABELS[method])
         ax.set_xticks(range(len(job_names)), [TITLES.get(j, j).replace(" ", "\n", 1) for j in job_names])
         ax.set_ylabel(ylabel)
-        ax.set_yscale("log")
+        # Seconds compare best on a linear axis; bytes and CPU span orders of magnitude.
+        ax.set_yscale("linear" if metric == "wall_s" else "log")
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle(f"Three data-local jobs at {int(rows):,} rows: inside PostgreSQL vs from the app tier")
