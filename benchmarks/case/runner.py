@@ -252,8 +252,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--dsn",
         default=os.environ.get("PGCRON_BENCH_DSN") or os.environ.get("PGCRON_DSN"),
-        help="server with pg_cron >= 1.5 (default $PGCRON_BENCH_DSN, then $PGCRON_DSN); tables go in "
-        "schema 'bench' of its database, dropped at the end",
+        help="server with pg_cron >= 1.5 (default $PGCRON_BENCH_DSN, then $PGCRON_DSN), connected to "
+        "pg_cron's cron.database_name; tables go in schema 'bench' there, dropped at the end",
     )
     parser.add_argument("--rows", type=int, default=1_000_000, help="main size, all methods (default 1M)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per method and size (default 3)")
