@@ -67,6 +67,14 @@ class Bench:
         ).fetchone()
         if not (locked and locked[0]):
             raise SystemExit("another case benchmark is running against this server; wait for it to finish")
+        where = self.admin.execute(
+            "SELECT current_database(), current_setting('cron.database_name', true)"
+        ).fetchone()
+        if where is not None and where[1] is not None and where[0] != where[1]:
+            raise SystemExit(
+                f"--dsn connects to database {where[0]!r} but pg_cron lives in {where[1]!r}: point the DSN at "
+                f"{where[1]!r} (pushdown into another database starts on a cron minute, not in seconds)"
+            )
         self.admin.execute(jobs.SCHEMA_SQL)
         self.proxy = WireProxy(self.host, self.port)
         self.proxy_dsn = _with_port(dsn, self.proxy.port)
