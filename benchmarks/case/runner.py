@@ -72,7 +72,8 @@ class Bench:
         ).fetchone()
         if where is not None and where[1] is not None and where[0] != where[1]:
             raise SystemExit(
-                f"--dsn connects to database {where[0]!r} but pg_cron lives in {where[1]!r}: point the DSN at "
+                f"--dsn connects to database {where[0]!r} but pg_cron lives in {where[1]!r}: "
+                f"point the DSN at "
                 f"{where[1]!r} (pushdown into another database starts on a cron minute, not in seconds)"
             )
         self.admin.execute(jobs.SCHEMA_SQL)
