@@ -82,6 +82,9 @@ class Bench:
         self.service_port = measure.free_port()
         self.service = Helper("apptier", str(self.service_port), self.proxy_dsn)
         self.indb = InDatabase(self.proxy_dsn, install_dsn=dsn)
+        # A scheduler is a long-lived process: its client has detected capabilities and opened its LISTEN
+        # connection long before a job runs (the service's connection is likewise opened at start-up).
+        self.indb.run("SELECT 1", RUN_TIMEOUT)
 
     def close(self, *, keep: bool) -> None:
         self.indb.close()
