@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS pgcron.submission (
 -- Every run of a submission's job has a runid above the sequence's value at submit time: lets the state query
 -- read cron.job_run_details through its primary key (a short range of recent rows) instead of scanning it all.
 ALTER TABLE pgcron.submission ADD COLUMN IF NOT EXISTS runid_floor bigint NOT NULL DEFAULT 0;
+ALTER TABLE pgcron.submission ADD COLUMN IF NOT EXISTS noop_rows_purged boolean NOT NULL DEFAULT false;
 CREATE INDEX IF NOT EXISTS submission_open_idx ON pgcron.submission (id) WHERE job_removed_at IS NULL;
 CREATE INDEX IF NOT EXISTS submission_jobid_idx ON pgcron.submission (jobid);
 
@@ -356,32 +357,45 @@ BEGIN
 
     -- 7. Remove temporary jobs of finished submissions once their run is really over: the claimed backend is
     --    gone and the claimed run row is terminal (unscheduling earlier would cancel it and falsify its row).
+    --    One short transaction per job: the launcher writes cron.job_run_details synchronously, and a long
+    --    transaction here would stall it (and, in libpq mode, time out every connection it has in flight).
     FOR r IN
-        SELECT s.id, s.jobid, s.claimed_pid FROM pgcron.submission s
+        SELECT s.id, s.jobid FROM pgcron.submission s
          WHERE s.job_removed_at IS NULL AND s.finished_at IS NOT NULL
            AND (s.claimed_pid IS NULL
                 OR (NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a
                                  WHERE a.pid = s.claimed_pid AND a.backend_start <= s.claimed_at)
                     AND (NOT EXISTS (SELECT 1 FROM cron.job_run_details d
                                       WHERE d.jobid = s.jobid AND d.job_pid = s.claimed_pid
+                                        AND d.runid > s.runid_floor
                                         AND d.status NOT IN ('succeeded', 'failed'))
                          OR s.outcome = 'lost')))
          ORDER BY s.id
-         LIMIT 1000
+         LIMIT 200
     LOOP
         IF r.jobid IS NOT NULL AND EXISTS (SELECT 1 FROM cron.job j WHERE j.jobid = r.jobid) THEN
             PERFORM cron.unschedule(r.jobid);
         END IF;
-        -- Repeat firings ran nothing (they found the claim): drop their rows so the job's history holds
-        -- exactly the one run that executed the SQL.
-        IF r.claimed_pid IS NOT NULL THEN
-            DELETE FROM cron.job_run_details d
-             WHERE d.jobid = r.jobid AND d.job_pid IS DISTINCT FROM r.claimed_pid
-               AND NOT EXISTS (SELECT 1 FROM pgcron.submission s WHERE s.id = r.id AND s.top_level);
-        END IF;
         UPDATE pgcron.submission t SET job_removed_at = clock_timestamp() WHERE t.id = r.id;
+        COMMIT;
     END LOOP;
-    COMMIT;
+
+    -- 7b. Repeat firings ran nothing (they found the claim): delete their rows so the job's history holds exactly
+    --     the one run that executed the SQL. Only terminal rows of jobs removed a while ago, which the launcher
+    --     no longer writes: never hold a row lock it may wait for.
+    FOR r IN
+        SELECT s.id, s.jobid, s.claimed_pid, s.runid_floor FROM pgcron.submission s
+         WHERE NOT s.top_level AND NOT s.noop_rows_purged AND s.claimed_pid IS NOT NULL
+           AND s.job_removed_at < clock_timestamp() - interval '10 seconds'
+         ORDER BY s.id
+         LIMIT 200
+    LOOP
+        DELETE FROM cron.job_run_details d
+         WHERE d.jobid = r.jobid AND d.runid > r.runid_floor AND d.job_pid IS DISTINCT FROM r.claimed_pid
+           AND d.status IN ('succeeded', 'failed');
+        UPDATE pgcron.submission t SET noop_rows_purged = true WHERE t.id = r.id;
+        COMMIT;
+    END LOOP;
 
     -- 8. Purge the maintenance job's own successful run rows (it runs every few seconds).
     DELETE FROM cron.job_run_details d
