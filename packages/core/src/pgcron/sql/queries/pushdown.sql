@@ -14,9 +14,10 @@ SELECT
     current_user AS current_user,
     %(database)s::text IS NULL OR EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = %(database)s::text)
         AS database_exists,
-    EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
-             WHERE to_regclass('cron.job_run_details') IS NOT NULL
-               AND t.tgrelid = to_regclass('cron.job_run_details') AND NOT t.tgisinternal) AS has_notify_trigger
+    EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t                 -- catalogs only: to_regclass('cron.…')
+              JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid      -- raises without USAGE on cron
+              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = 'cron' AND c.relname = 'job_run_details' AND NOT t.tgisinternal) AS has_notify_trigger
 
 -- name: pushdown_submit
 -- Create (or re-attach to) a pushdown submission; see migration 0002 for pgcron.submit().
