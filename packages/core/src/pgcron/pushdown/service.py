@@ -91,7 +91,11 @@ class AsyncPushdown:
                     f"{pre['current_database']!r}. Connect to {launcher_db!r} (cron.database_name); "
                     "choose the database the SQL runs in with submit(database=...)."
                 )
-            raise ExtensionNotInstalled()
+            raise ExtensionNotInstalled(
+                f"pg_cron is not installed in database {pre['current_database']!r}. If pg_cron runs in "
+                "another database of this server, connect to that one (cron.database_name); otherwise add "
+                "pg_cron to shared_preload_libraries, restart, and CREATE EXTENSION pg_cron there."
+            )
         if not pre["cron_usage"]:
             raise PermissionDenied(
                 f"role {pre['current_user']!r} has no USAGE on schema cron. Ask an administrator for "
