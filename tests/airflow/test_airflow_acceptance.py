@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pgcron
@@ -34,23 +34,29 @@ def _counter(dsn: str, table: str) -> int:
 
 
 @pytest.fixture
-def counter_table(request: pytest.FixtureRequest, job_prefix: str) -> Iterator[tuple[str, str]]:
-    """A one-row counter table ``public.<prefix>counter`` on the server the test uses; dropped afterwards."""
-    dsn = request.getfixturevalue(request.param if hasattr(request, "param") else "pgcron_dsn")
+def counter_table(job_prefix: str) -> Iterator[Callable[[str], str]]:
+    """Creates a one-row counter table ``public.<prefix>counter`` on a server; dropped afterwards."""
+    made: list[str] = []
     ident = sql.Identifier("public", f"{job_prefix}counter")
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE TABLE {} (n int NOT NULL, updated_at timestamptz)").format(ident))
-        conn.execute(sql.SQL("INSERT INTO {} VALUES (0, NULL)").format(ident))
-    yield dsn, f"public.{job_prefix}counter"
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident))
+
+    def make(dsn: str) -> str:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE TABLE {} (n int NOT NULL, updated_at timestamptz)").format(ident))
+            conn.execute(sql.SQL("INSERT INTO {} VALUES (0, NULL)").format(ident))
+        made.append(dsn)
+        return f"public.{job_prefix}counter"
+
+    yield make
+    for dsn in made:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident))
 
 
-@pytest.mark.parametrize("counter_table", ["pgcron_both_modes_dsn"], indirect=True)
 def test_pushdown_dag_succeeds_deferrable_and_not(
-    airflow_home: AirflowHome, counter_table: tuple[str, str]
+    airflow_home: AirflowHome, pgcron_both_modes_dsn: str, counter_table: Callable[[str], str]
 ) -> None:
-    dsn, table = counter_table
+    dsn = pgcron_both_modes_dsn
+    table = counter_table(dsn)
     summary, output = airflow_home.run_dag(
         "pgcron_pushdown.py", "pgcron_pushdown", dsn, {"counter_table": table}
     )
@@ -87,11 +93,11 @@ def test_sql_failure_fails_the_task_with_the_database_message(
     assert 'failed: ERROR: relation "pgcron_no_such_table" does not exist' in output
 
 
-@pytest.mark.parametrize("counter_table", ["pgcron_dsn"], indirect=True)
 def test_retry_reattaches_instead_of_running_again(
-    airflow_home: AirflowHome, counter_table: tuple[str, str]
+    airflow_home: AirflowHome, pgcron_dsn: str, counter_table: Callable[[str], str]
 ) -> None:
-    dsn, table = counter_table
+    dsn = pgcron_dsn
+    table = counter_table(dsn)
     summary, output = airflow_home.run_dag(
         "pgcron_test_dags.py", "pgcron_test_retry", dsn, {"counter_table": table}
     )
@@ -104,6 +110,13 @@ def test_retry_reattaches_instead_of_running_again(
         assert client.run(task["xcom"]["runid"]).status is pgcron.RunStatus.SUCCEEDED
         with pytest.raises(pgcron.PgCronError):  # no second attempt was ever submitted
             client.attach(task["xcom"]["key"] + "#2")
+
+
+def _json_output(proc: Any) -> Any:
+    """The JSON document an ``airflow ... -o json`` command printed (log lines may precede it)."""
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("[")]
+    assert lines, proc.stdout + proc.stderr
+    return json.loads(lines[-1])
 
 
 def _recurring_job(dsn: str, name: str, command: str) -> None:
@@ -148,9 +161,7 @@ def test_asset_watcher_trigger_fires_on_each_succeeded_run(
     # the example DAG with its watcher is valid for Airflow: it parses and serializes with no import error
     listed = airflow_home.airflow("dags", "list", "-o", "json", dsn=pgcron_dsn)
     assert listed.returncode == 0, listed.stderr
-    assert "pgcron_after_purge" in {
-        d["dag_id"] for d in json.loads(listed.stdout[listed.stdout.index("[") :])
-    }
+    assert "pgcron_after_purge" in {d["dag_id"] for d in _json_output(listed)}
     errors = airflow_home.airflow("dags", "list-import-errors", "-o", "json", dsn=pgcron_dsn)
     assert "pgcron_asset_watcher" not in errors.stdout
 
@@ -163,7 +174,7 @@ def test_asset_watcher_trigger_fires_on_each_succeeded_run(
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     watcher_trigger = module.purged.watchers[0].trigger
-    path, kwargs = watcher_trigger.serialize()
+    _, kwargs = watcher_trigger.serialize()
     job = f"{job_prefix}watched"
     _recurring_job(pgcron_dsn, job, "SELECT 1")
     trigger = type(watcher_trigger)(**{**kwargs, "job": job, "poll_interval": 0.5, "max_events": 2})
@@ -203,7 +214,7 @@ def test_jobs_operator_through_the_airflow_dags_test_cli(
 def test_airflow_providers_list_shows_the_provider(airflow_home: AirflowHome, pgcron_dsn: str) -> None:
     proc = airflow_home.airflow("providers", "list", "-o", "json", dsn=pgcron_dsn)
     assert proc.returncode == 0, proc.stderr
-    providers = {p["package_name"]: p for p in json.loads(proc.stdout[proc.stdout.index("[") :])}
+    providers = {p["package_name"]: p for p in _json_output(proc)}
     ours = providers["airflow-provider-pgcron"]
     from importlib import metadata
 
