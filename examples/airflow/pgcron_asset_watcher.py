@@ -1,7 +1,7 @@
 """Schedule a DAG on a job that runs inside the database: an ``AssetWatcher`` on pg_cron runs.
 
 ``PgCronJobSucceededTrigger`` runs in the triggerer and fires for every new succeeded run of the job; each
-firing becomes an asset event (its ``extra`` is the run), which schedules ``pgcron_after_purge``.
+firing becomes an asset event (its ``extra["payload"]`` holds the run), which schedules ``pgcron_after_purge``.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ with DAG(
 
     @task
     def report(triggering_asset_events=None) -> list[int]:  # type: ignore[no-untyped-def]
-        # each event's extra is the pg_cron run: jobid, runid, status, message, start, end, duration
-        return [event.extra["run"]["runid"] for event in triggering_asset_events[purged]]
+        # an event's extra is {"from_trigger": True, "payload": {"job": ..., "run": {...}}}; the run has
+        # jobid, runid, status, message, start, end, duration
+        return [event.extra["payload"]["run"]["runid"] for event in triggering_asset_events[purged]]
 
     report()
 # [END howto_pgcron_asset_watcher]
