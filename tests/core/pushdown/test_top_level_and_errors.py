@@ -18,9 +18,12 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.mark.slow
-async def test_top_level_statements_run_once(pushdown: AsyncPushdown, engine_dsn: str, token: str) -> None:
-    # VACUUM and CREATE INDEX CONCURRENTLY cannot run inside the procedure: they get a verbatim job on a cron
-    # minute that occurs once. Latency is up to ~65 s (the next minute boundary), so both run together.
+async def test_top_level_statements_run_once(
+    pushdown: AsyncPushdown, engine_dsn: str, token: str, other_database: str
+) -> None:
+    # VACUUM and CREATE INDEX CONCURRENTLY cannot run inside the procedure, nor can SQL for another database
+    # (the procedure lives in pg_cron's database only): they get a verbatim job on a cron minute that occurs
+    # once. Latency is up to ~65 s (the next minute boundary), so all three wait for the same minute.
     index = f"pushdown_idx_{token}"
     create = (
         sql.SQL("CREATE INDEX CONCURRENTLY {} ON {} (token)")
@@ -29,14 +32,21 @@ async def test_top_level_statements_run_once(pushdown: AsyncPushdown, engine_dsn
     )
     vacuum = sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(COUNTER)).as_string(None)
     try:
-        h_create, h_vacuum = await asyncio.gather(
-            pushdown.submit(create, key=f"c-{token}"), pushdown.submit(vacuum, key=f"v-{token}")
+        h_create, h_vacuum, h_other = await asyncio.gather(
+            pushdown.submit(create, key=f"c-{token}"),
+            pushdown.submit(vacuum, key=f"v-{token}"),
+            pushdown.submit("CREATE TABLE made_here (x int)", database=other_database),
         )
         again = await pushdown.submit(create, key=f"c-{token}")
         assert again.submission_id == h_create.submission_id
-        r_create, r_vacuum = await asyncio.gather(
-            pushdown.wait(h_create, timeout=150), pushdown.wait(h_vacuum, timeout=150)
+        r_create, r_vacuum, r_other = await asyncio.gather(
+            pushdown.wait(h_create, timeout=150),
+            pushdown.wait(h_vacuum, timeout=150),
+            pushdown.wait(h_other, timeout=150),
         )
+        assert r_other.status is RunStatus.SUCCEEDED and r_other.database == other_database
+        other = psycopg.conninfo.make_conninfo(engine_dsn, dbname=other_database)
+        assert query_one(other, "SELECT to_regclass('made_here') IS NOT NULL") == (True,)
         assert r_create.status is RunStatus.SUCCEEDED and r_create.message == "CREATE INDEX"
         assert r_vacuum.status is RunStatus.SUCCEEDED and r_vacuum.message == "VACUUM"
         assert query_one(engine_dsn, "SELECT to_regclass(%s) IS NOT NULL", (index,)) == (True,)
@@ -106,17 +116,6 @@ async def test_connected_to_the_wrong_database(engine_dsn: str, other_database: 
             await p.submit("SELECT 1")
     finally:
         await p.aclose()
-
-
-@pytest.mark.slow
-async def test_sql_in_another_database_runs_once(
-    pushdown: AsyncPushdown, engine_dsn: str, other_database: str
-) -> None:
-    # The procedure lives in pg_cron's database only: another database takes the one-shot minute path.
-    run = await pushdown.run_now("CREATE TABLE made_here (x int)", database=other_database)
-    assert run.status is RunStatus.SUCCEEDED and run.database == other_database
-    other = psycopg.conninfo.make_conninfo(engine_dsn, dbname=other_database)
-    assert query_one(other, "SELECT to_regclass('made_here') IS NOT NULL") == (True,)
 
 
 async def test_role_without_cron_privilege(engine_dsn: str, token: str) -> None:
