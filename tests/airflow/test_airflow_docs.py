@@ -9,12 +9,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "airflow.md"
-SNIPPET = re.compile(r"<!-- snippet: (\S+) (\w+) -->\n```python\n(.*?)\n```", re.S)
+SNIPPET = re.compile(r"<!-- snippet: (\S+) (\w+) -->\n```python\n(.*?)\n```", re.DOTALL)
 
 
 def region(path: Path, name: str) -> str:
     text = path.read_text()
-    match = re.search(rf"# \[START {name}\]\n(.*?)\n\s*# \[END {name}\]", text, re.S)
+    match = re.search(rf"# \[START {name}\]\n(.*?)\n\s*# \[END {name}\]", text, re.DOTALL)
     assert match, f"{path} has no region {name}"
     return textwrap.dedent(match.group(1))
 

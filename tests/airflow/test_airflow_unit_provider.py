@@ -7,6 +7,7 @@ import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from importlib import metadata, resources
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -416,3 +417,40 @@ async def _first(trigger: Any) -> Any:
         return await gen.__anext__()
     finally:
         await gen.aclose()
+
+
+# -- jobs operator ----
+
+
+def test_jobs_operator_reads_a_jobs_file_relative_to_the_dag(tmp_path: Any) -> None:
+    import shutil
+
+    from airflow.sdk import DAG
+    from pgcron_airflow.operators.jobs import PgCronJobsOperator
+
+    root = Path(__file__).resolve().parents[2] / "examples"
+    shutil.copy(root / "jobs.toml", tmp_path / "jobs.toml")
+    shutil.copytree(root / "sql", tmp_path / "sql")
+    dag_file = tmp_path / "deploy.py"
+    dag_file.write_text("")
+    with DAG("deploy", schedule=None) as dag:
+        op = PgCronJobsOperator(task_id="deploy", jobs_file="jobs.toml")
+    dag.fileloc = str(dag_file)
+    namespace, specs = op._declared()
+    assert namespace == "shop"
+    assert {"expire-reservations", "purge-events", "refresh-daily-sales"} <= {s.name for s in specs}
+    wrong = PgCronJobsOperator(task_id="deploy2", jobs_file=str(tmp_path / "jobs.toml"), namespace="billing")
+    with pytest.raises(AirflowFailException, match="does not match the file's namespace"):
+        wrong._declared()
+
+
+def test_jobs_operator_arguments_are_checked() -> None:
+    from pgcron_airflow.operators.jobs import PgCronJobsOperator
+
+    with pytest.raises(ValueError, match="exactly one of"):
+        PgCronJobsOperator(task_id="a")
+    with pytest.raises(ValueError, match="needs namespace"):
+        PgCronJobsOperator(task_id="b", specs=[{"name": "x", "schedule": "* * * * *", "command": "SELECT 1"}])
+    op = PgCronJobsOperator(task_id="c", namespace="n", specs=[{"name": "x", "schedul": "* * * * *"}])
+    with pytest.raises(AirflowFailException, match="a job spec must have name, schedule, command"):
+        op._declared()
