@@ -49,7 +49,7 @@ class PgCronJobsOperator(BaseOperator):
     :param specs: job specs instead of a file (``JobSpec`` or dicts); needs ``namespace``.
     :param namespace: the namespace owning the jobs (``<namespace>:<name>``) when ``specs`` are given.
     :param prune: delete jobs of the namespace that are not declared.
-    :param dry_run: only compute and log the plan.
+    :param plan_only: only compute and log the plan.
     :param postgres_conn_id: ``postgres`` connection to the database named by ``cron.database_name``.
 
     Returns (XCom) ``{"plan": <plan as a dict>, "applied": bool, "jobids": {name: jobid}}``.
@@ -65,7 +65,7 @@ class PgCronJobsOperator(BaseOperator):
         specs: Sequence[JobSpec | Mapping[str, Any]] | None = None,
         namespace: str | None = None,
         prune: bool = False,
-        dry_run: bool = False,
+        plan_only: bool = False,
         postgres_conn_id: str = PgCronHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
@@ -80,7 +80,7 @@ class PgCronJobsOperator(BaseOperator):
         self.specs = list(specs) if specs is not None else None
         self.namespace = namespace
         self.prune = prune
-        self.dry_run = dry_run
+        self.plan_only = plan_only
         self.postgres_conn_id = postgres_conn_id
 
     def _declared(self) -> tuple[str, list[JobSpec]]:
@@ -123,7 +123,7 @@ class PgCronJobsOperator(BaseOperator):
             with PgCronHook(postgres_conn_id=self.postgres_conn_id).get_client() as client:
                 plan = client.plan(specs, namespace=namespace, prune=self.prune)
                 self._log_plan(plan)
-                if self.dry_run or not plan.pending:
+                if self.plan_only or not plan.pending:
                     return {"plan": _jsonable(plan), "applied": False, "jobids": {}}
                 result = client.apply(plan)
         except PgCronError as exc:

@@ -77,9 +77,9 @@ class PgCronJobSensor(BaseSensorOperator):
 
     def start_point(self, context: Context) -> datetime:
         """The time the awaited run must start at or after."""
-        if self.after not in (None, ""):
-            return parse_time(self.after)  # type: ignore[arg-type]
-        value = context.get(self.since)  # type: ignore[misc]
+        if self.after is not None and self.after != "":
+            return parse_time(self.after)
+        value: Any = context.get(self.since)
         if value is None:
             dag_run = context.get("dag_run")
             value = getattr(dag_run, "run_after", None)
