@@ -401,6 +401,30 @@ def test_event_trigger_fires_once_per_new_succeeded_run_in_runid_order(client: F
     assert asyncio.run(scenario()) == [12, 13]
 
 
+class FakeAssetStore:
+    def __init__(self, saved: Any = None) -> None:
+        self.values: dict[str, Any] = {} if saved is None else {"pgcron_last_runid": saved}
+
+    async def aget(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    async def aset(self, key: str, value: Any) -> None:
+        self.values[key] = value
+
+
+def test_event_trigger_resumes_from_the_asset_state_store(client: FakeClient) -> None:
+    client.job_runs = [job_run(r, RunStatus.SUCCEEDED, T0) for r in (20, 21, 22)]
+    trigger = PgCronJobSucceededTrigger(postgres_conn_id="pg", job="j", poll_interval=0.01, max_events=2)
+    store = FakeAssetStore(saved=20)
+    trigger.asset_state_store = store  # type: ignore[assignment]
+
+    async def collect() -> list[int]:
+        return [event.payload["run"]["runid"] async for event in trigger.run()]
+
+    assert asyncio.run(collect()) == [21, 22]  # the runs after the saved cursor, not after the newest
+    assert store.values["pgcron_last_runid"] == 22  # saved once each event was handed over
+
+
 def test_event_trigger_is_a_base_event_trigger_and_round_trips() -> None:
     from airflow.triggers.base import BaseEventTrigger
 

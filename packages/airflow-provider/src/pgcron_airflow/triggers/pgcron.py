@@ -31,6 +31,7 @@ __all__ = ["PgCronJobRunTrigger", "PgCronJobSucceededTrigger", "PgCronRunTrigger
 logger = logging.getLogger(__name__)
 
 _CLASSPATH = "pgcron_airflow.triggers.pgcron"
+_CURSOR_KEY = "pgcron_last_runid"
 
 
 class PgCronRunTrigger(BaseTrigger):
@@ -165,10 +166,12 @@ class PgCronJobRunTrigger(BaseTrigger):
 class PgCronJobSucceededTrigger(BaseEventTrigger):
     """Fire an event for every new succeeded run of job ``job`` (for ``AssetWatcher``).
 
-    Runs are taken in ``runid`` order after a cursor: ``after_runid`` when given, otherwise the newest run
-    of the job when the trigger starts (so history is not replayed). pg_cron runs one instance of a job at a
-    time, so a job's runs end in ``runid`` order and none is skipped. Each event's payload is the run (see
-    ``run_to_xcom``) and becomes the asset event's ``extra``.
+    Runs are taken in ``runid`` order after a cursor: ``after_runid`` when given, else the cursor saved in the
+    watched asset's state store (Airflow ≥ 3.3 injects it, so a triggerer restart resumes where it was),
+    else the newest run of the job when the trigger starts (so history is not replayed). pg_cron runs one
+    instance of a job at a time, so a job's runs end in ``runid`` order and none is skipped. The cursor is
+    saved after each event is handed over: a restart may repeat the last event, never skip one. Each
+    event's payload ``{"job", "run"}`` (see ``run_to_xcom``) becomes the asset event's ``extra["payload"]``.
 
     :param max_events: stop after this many events (``None``: watch forever, as an ``AssetWatcher`` does).
     """
@@ -206,6 +209,8 @@ class PgCronJobSucceededTrigger(BaseEventTrigger):
         async with PgCronHook(postgres_conn_id=self.postgres_conn_id).aget_client() as client:
             cursor = self.after_runid
             if cursor is None:
+                cursor = await self._saved_cursor()
+            if cursor is None:
                 newest = await client.runs(job=self.job, limit=1)
                 cursor = newest[0].runid if newest else 0
             logger.info("watching job %s for succeeded runs after runid %d", self.job, cursor)
@@ -218,7 +223,30 @@ class PgCronJobSucceededTrigger(BaseEventTrigger):
                     cursor = run.runid
                     if run.status is RunStatus.SUCCEEDED:
                         yield TriggerEvent({"job": self.job, "run": run_to_xcom(run)})
+                        await self._save_cursor(cursor)
                         fired += 1
                         if self.max_events is not None and fired >= self.max_events:
                             return
                 await asyncio.sleep(self.poll_interval)
+
+    # The asset state store is optional (Airflow >= 3.3, one watched asset): without it the cursor lives in
+    # memory only, and a restarted trigger starts after the newest run again.
+    async def _saved_cursor(self) -> int | None:
+        store = getattr(self, "asset_state_store", None)
+        if store is None:
+            return None
+        try:
+            value = await store.aget(_CURSOR_KEY)
+        except Exception as exc:  # noqa: BLE001 - a missing store must not stop the watcher
+            logger.warning("cannot read the saved cursor of job %s: %s", self.job, exc)
+            return None
+        return int(value) if isinstance(value, (int, str)) and str(value).isdigit() else None
+
+    async def _save_cursor(self, cursor: int) -> None:
+        store = getattr(self, "asset_state_store", None)
+        if store is None:
+            return
+        try:
+            await store.aset(_CURSOR_KEY, cursor)
+        except Exception as exc:  # noqa: BLE001 - see _saved_cursor
+            logger.warning("cannot save the cursor of job %s: %s", self.job, exc)
