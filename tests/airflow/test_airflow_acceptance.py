@@ -159,6 +159,9 @@ def test_asset_watcher_trigger_fires_on_each_succeeded_run(
     airflow_home: AirflowHome, pgcron_dsn: str, job_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the example DAG with its watcher is valid for Airflow: it parses and serializes with no import error
+    # (Airflow 3 lists DAGs from the metadata database: parse and serialize the DAGs folder first)
+    reserialized = airflow_home.airflow("dags", "reserialize", dsn=pgcron_dsn)
+    assert reserialized.returncode == 0, reserialized.stderr
     listed = airflow_home.airflow("dags", "list", "-o", "json", dsn=pgcron_dsn)
     assert listed.returncode == 0, listed.stderr
     assert "pgcron_after_purge" in {d["dag_id"] for d in _json_output(listed)}
