@@ -15,9 +15,22 @@ if [ -x "$_pgcron_tools/bin/hatch" ]; then
   export PATH="$_pgcron_tools/bin:$PATH"
 fi
 if ! _pgcron_hatch_ok; then
-  _py=$(command -v python3.12 || command -v python3.11 || command -v python3 || true)
-  if [ -z "$_py" ] || ! "$_py" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
-    echo "pgcron: needs Python >= 3.11 (found: ${_py:-none})" >&2
+  # Try every candidate: a pyenv/asdf shim for a version that is installed but not selected exists on PATH
+  # yet fails when run, so a candidate counts only if it runs and reports a version >= 3.11.
+  _py=""
+  _tried=""
+  for _cand in "${PGCRON_PYTHON:-}" python3.13 python3.12 python3.11 python3 python; do
+    [ -n "$_cand" ] || continue
+    command -v "$_cand" >/dev/null 2>&1 || continue
+    if _ver=$("$_cand" -c 'import sys; print("%d.%d" % sys.version_info[:2]); sys.exit(sys.version_info < (3, 11))' 2>/dev/null); then
+      _py=$(command -v "$_cand")
+      break
+    fi
+    _tried="$_tried $_cand(${_ver:-does not run})"
+  done
+  if [ -z "$_py" ]; then
+    echo "pgcron: needs Python >= 3.11; tried:${_tried:- nothing on PATH}." >&2
+    echo "pgcron: install Python 3.11+ (Debian: apt-get install python3), or set PGCRON_PYTHON=/path/to/python3.11" >&2
     exit 2
   fi
   echo "pgcron: installing hatch and uv into $_pgcron_tools" >&2
@@ -29,4 +42,4 @@ if ! _pgcron_hatch_ok; then
   "$_pgcron_tools/bin/python" -m pip install -q --upgrade pip "hatch>=1.16" uv
   export PATH="$_pgcron_tools/bin:$PATH"
 fi
-unset _py _pgcron_tools
+unset _py _pgcron_tools _cand _ver _tried
