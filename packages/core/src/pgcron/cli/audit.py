@@ -10,11 +10,10 @@ import sys
 from datetime import timedelta
 
 import click
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from pgcron.audit import FindingKind, run_audit
+from pgcron.cli._common import make_console, safe
 from pgcron.cli.plan import connect, dsn_option, fail, json_option
 from pgcron.errors import PgCronError
 from pgcron.jobsfile import NAMESPACE_SEPARATOR, parse_duration
@@ -89,7 +88,7 @@ def audit_cmd(
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
-        out = Console(highlight=False)
+        out = make_console()
         out.print(
             f"audit of {report.jobs} jobs from {report.since:%Y-%m-%d %H:%M} to {report.until:%Y-%m-%d %H:%M}"
             f" UTC (cron.timezone {report.timezone}): {report.expected_runs:,} fire times expected"
@@ -99,17 +98,17 @@ def audit_cmd(
             for f in report.findings:
                 table.add_row(
                     f.kind.value,
-                    escape(f.job or str(f.jobid)),
+                    safe(f.job or str(f.jobid)),
                     f"{f.expected:%Y-%m-%d %H:%M}" if f.expected else "",
                     str(f.runid or ""),
                     str(f.count),
-                    escape(f.message.splitlines()[0] if f.message else ""),
+                    safe(f.message.splitlines()[0] if f.message else ""),
                 )
             out.print(table)
         summary = ", ".join(f"{n} {k}" for k, n in report.by_kind().items() if n) or "no findings"
         out.print(f"findings: {summary}")
         for note in report.notes:
-            out.print(f"[dim]note: {escape(note)}[/]")
+            out.print(f"[dim]note: {safe(note)}[/]")
     sys.exit(EXIT_FINDINGS if counted else 0)
 
 

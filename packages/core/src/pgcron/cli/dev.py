@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
+from pgcron.cli._common import make_console, safe
 from pgcron.errors import DevServerError
 
 _name_option = click.option(
@@ -26,7 +26,7 @@ _json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON 
 
 
 def _fail(exc: DevServerError) -> None:
-    Console(stderr=True).print(f"[red]error:[/] {exc.message}", highlight=False)
+    make_console(stderr=True).print(f"[red]error:[/] {safe(exc.message, multiline=True)}")
     sys.exit(2)
 
 
@@ -52,8 +52,8 @@ def _print_state(data: dict[str, Any], as_json: bool) -> None:
         "started_by_pgcron",
     ):
         if data.get(key) not in (None, ""):
-            table.add_row(f"[bold]{key}[/]", str(data[key]))
-    Console().print(table)
+            table.add_row(f"[bold]{key}[/]", safe(data[key]))
+    make_console().print(table)
 
 
 @click.group("dev")
@@ -167,12 +167,12 @@ def status_cmd(name: str, all_: bool, as_json: bool) -> None:
             table = Table("name", "running", "route", "pg_cron", "mode", "dsn")
             for s in states:
                 table.add_row(
-                    s["name"], str(s["running"]), s["route"], s["pg_cron_version"], s["mode"], s["dsn"]
+                    *(safe(s[k]) for k in ("name", "running", "route", "pg_cron_version", "mode", "dsn"))
                 )
-            console = Console()
+            console = make_console()
             console.print(table)
             for route, why in routes:
-                console.print(f"route [bold]{route}[/]: {why}", highlight=False)
+                console.print(f"route [bold]{safe(route)}[/]: {safe(why)}")
             return
         state = devserver.status(name)
     except DevServerError as exc:
@@ -201,9 +201,9 @@ def url_cmd(name: str) -> None:
         _fail(exc)
         return
     if state is None or not state.running:
-        Console(stderr=True).print(
-            f"[red]error:[/] dev server {name!r} is not running; run `pgcron dev up --name {name}`",
-            highlight=False,
+        make_console(stderr=True).print(
+            f"[red]error:[/] dev server {safe(repr(name))} is not running; run "
+            f"`pgcron dev up --name {safe(name)}`"
         )
         sys.exit(2)
     click.echo(state.dsn)
@@ -222,7 +222,7 @@ def psql_cmd(name: str, psql_args: tuple[str, ...]) -> None:
         _fail(exc)
         return
     if state is None or not state.running:
-        Console(stderr=True).print(f"[red]error:[/] dev server {name!r} is not running", highlight=False)
+        make_console(stderr=True).print(f"[red]error:[/] dev server {safe(repr(name))} is not running")
         sys.exit(2)
     psql = shutil.which("psql")
     root = (state.toolchain or {}).get("root")
@@ -231,8 +231,8 @@ def psql_cmd(name: str, psql_args: tuple[str, ...]) -> None:
     elif root and os.geteuid() == 0:
         argv = ["chroot", root, "/usr/bin/psql", state.dsn, *psql_args]  # the root's own client
     else:
-        Console(stderr=True).print(
-            f"[red]error:[/] no psql on PATH; connect to {state.dsn} with your client", highlight=False
+        make_console(stderr=True).print(
+            f"[red]error:[/] no psql on PATH; connect to {safe(state.dsn)} with your client"
         )
         sys.exit(2)
     sys.stdout.flush()

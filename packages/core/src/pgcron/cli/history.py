@@ -12,8 +12,8 @@ import sys
 from datetime import timedelta
 
 import click
-from rich.console import Console
 
+from pgcron.cli._common import make_console
 from pgcron.cli.plan import connect, dsn_option, fail, json_option
 from pgcron.errors import PgCronError
 from pgcron.history import ensure_index, index_status, purge_history
@@ -54,7 +54,7 @@ def purge_cmd(
 ) -> None:
     """Delete old run history in short batches (finished runs and stuck unfinished rows)."""
     assert isinstance(older_than, timedelta)
-    err = Console(stderr=True, highlight=False)
+    err = make_console(stderr=True)
     prefix = namespace + NAMESPACE_SEPARATOR if namespace else None
     try:
         with connect(dsn) as conn:

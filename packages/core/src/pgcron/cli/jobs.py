@@ -11,10 +11,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
-from pgcron.cli._common import dsn_option, handle_errors, json_option, to_json
+from pgcron.cli._common import (
+    Col,
+    dsn_option,
+    fit_table,
+    handle_errors,
+    json_option,
+    make_console,
+    terminal_width,
+    to_json,
+    wide_option,
+)
 from pgcron.client import Client
 from pgcron.models import Run, RunStatus
 
@@ -28,21 +37,21 @@ _STATUS_STYLE = {
 }
 
 
-def _when(value: datetime | None) -> str:
+def when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
 
 
-def _seconds(value: timedelta | None) -> str:
+def seconds(value: timedelta | None) -> str:
     return f"{value.total_seconds():.3f}s" if value is not None else ""
 
 
-def _run_dict(run: Run) -> dict[str, Any]:
+def run_dict(run: Run) -> dict[str, Any]:
     data = dataclasses.asdict(run)
     data["duration"] = run.duration
     return data
 
 
-def _parse_since(text: str | None) -> datetime | timedelta | None:
+def parse_since(text: str | None) -> datetime | timedelta | None:
     """``30m``, ``2h``, ``7d`` (back from now) or an ISO 8601 timestamp."""
     if text is None:
         return None
@@ -57,30 +66,77 @@ def _parse_since(text: str | None) -> datetime | timedelta | None:
         ) from None
 
 
+def status_text(status: RunStatus) -> Text:
+    """A run status, coloured."""
+    return Text(status.value, style=_STATUS_STYLE[status])
+
+
+def first_line(message: str | None) -> str:
+    """The first line of a run message (the rest is context: ``--wide`` or ``--json`` show it)."""
+    return message.splitlines()[0] if message else ""
+
+
+def print_runs(runs: list[Run], *, wide: bool, title: str | None = None) -> None:
+    """The runs table: one line per run (``wide``: messages whole)."""
+    columns = [
+        Col("runid", right=True),
+        Col("jobid", right=True),
+        Col("status"),
+        Col("start"),
+        Col("duration", right=True),
+        Col("message", flex=True),
+    ]
+    rows: list[list[str | Text]] = [
+        [
+            str(run.runid),
+            str(run.jobid or ""),
+            status_text(run.status),
+            when(run.start_time),
+            seconds(run.duration),
+            (run.message or "") if wide else first_line(run.message),
+        ]
+        for run in runs
+    ]
+    width = None if wide else terminal_width()
+    make_console(wide=wide).print(fit_table(columns, rows, title=title, width=width, wide=wide))
+
+
 @click.command("jobs")
 @dsn_option
 @json_option
-def jobs_command(dsn: str, as_json: bool) -> None:
-    """List pg_cron jobs visible to the connected role."""
+@wide_option
+def jobs_command(dsn: str, as_json: bool, wide: bool) -> None:
+    """List pg_cron jobs visible to the connected role (one line each; --wide: commands whole)."""
     with handle_errors(as_json), Client.connect(dsn) as client:
         jobs = client.jobs()
     if as_json:
         click.echo(to_json([dataclasses.asdict(j) for j in jobs]))
         return
-    table = Table(title=f"{len(jobs)} pg_cron job(s)")
-    for column in ("jobid", "name", "schedule", "command", "database", "username", "active"):
-        table.add_column(column, overflow="fold", justify="right" if column == "jobid" else "left")
-    for job in jobs:
-        table.add_row(
+    columns = [
+        Col("jobid", right=True),
+        Col("name", flex=True, shrink=3),
+        Col("schedule"),
+        Col("command", flex=True),
+        Col("database", flex=True, shrink=2),
+        Col("username", flex=True, shrink=2),
+        Col("active"),
+    ]
+    rows: list[list[str | Text]] = [
+        [
             str(job.jobid),
             job.name or "",
             job.schedule,
             job.command,
             job.database,
             job.username,
-            "yes" if job.active else "[dim]no[/]",
-        )
-    Console().print(table)
+            Text("yes") if job.active else Text("no", style="dim"),
+        ]
+        for job in jobs
+    ]
+    width = None if wide else terminal_width()
+    make_console(wide=wide).print(
+        fit_table(columns, rows, title=f"{len(jobs)} pg_cron job(s)", width=width, wide=wide)
+    )
 
 
 @click.command("runs")
@@ -98,31 +154,37 @@ def jobs_command(dsn: str, as_json: bool) -> None:
 @click.option(
     "--limit", default=50, show_default=True, type=click.IntRange(min=1), help="At most this many runs."
 )
+@click.option(
+    "--follow",
+    "-f",
+    is_flag=True,
+    help="Keep watching: print runs as they start and end, until Ctrl-C (--json: one object per line).",
+)
+@wide_option
 def runs_command(
-    dsn: str, as_json: bool, job: str | None, statuses: tuple[str, ...], since: str | None, limit: int
+    dsn: str,
+    as_json: bool,
+    job: str | None,
+    statuses: tuple[str, ...],
+    since: str | None,
+    limit: int,
+    follow: bool,
+    wide: bool,
 ) -> None:
     """List recent runs, newest first, with the engine's status and a normalized message."""
-    since_value = _parse_since(since)
+    since_value = parse_since(since)
     job_ref: str | int | None = int(job) if job is not None and job.isdigit() else job
+    if follow:
+        from pgcron.cli.follow import follow_runs
+
+        follow_runs(dsn, job=job_ref, statuses=statuses, since=since_value, as_json=as_json, wide=wide)
+        return
     with handle_errors(as_json), Client.connect(dsn) as client:
         runs = client.runs(job=job_ref, status=list(statuses) or None, since=since_value, limit=limit)
     if as_json:
-        click.echo(to_json([_run_dict(r) for r in runs]))
+        click.echo(to_json([run_dict(r) for r in runs]))
         return
-    table = Table(title=f"{len(runs)} run(s)")
-    for column in ("runid", "jobid", "status", "start", "duration", "message"):
-        table.add_column(column, overflow="fold", justify="right" if column in ("runid", "jobid") else "left")
-    for run in runs:
-        style = _STATUS_STYLE[run.status]
-        table.add_row(
-            str(run.runid),
-            str(run.jobid or ""),
-            f"[{style}]{run.status.value}[/]",
-            _when(run.start_time),
-            _seconds(run.duration),
-            (run.message or "").splitlines()[0] if run.message else "",
-        )
-    Console().print(table)
+    print_runs(runs, wide=wide, title=f"{len(runs)} run(s)")
 
 
 def register(group: click.Group) -> None:

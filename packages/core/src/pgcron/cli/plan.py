@@ -17,8 +17,8 @@ from typing import Any
 import click
 import psycopg
 from rich.console import Console
-from rich.markup import escape
 
+from pgcron.cli._common import make_console, one_line, safe, wide_option
 from pgcron.errors import ConnectionFailed, PgCronError
 from pgcron.jobsfile import load_jobs_file
 from pgcron.plan import Action, Change, Plan, apply_plan, desired_specs, plan_jobs
@@ -54,7 +54,7 @@ def fail(err: PgCronError | psycopg.Error, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"error": type(err).__name__, "message": message}))
     else:
-        Console(stderr=True, highlight=False).print(f"[red]error:[/] {escape(message)}")
+        make_console(stderr=True).print(f"[red]error:[/] {safe(message, multiline=True)}")
     sys.exit(EXIT_ERROR)
 
 
@@ -66,7 +66,15 @@ def _fmt(value: Any) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
-def _print_change(out: Console, change: Change) -> None:
+def _line(out: Console, markup: str, wide: bool) -> None:
+    """One line of the plan; without ``wide`` it ends in an ellipsis rather than wrapping."""
+    if wide:
+        out.print(markup)
+    else:
+        out.print(markup, no_wrap=True, overflow="ellipsis", crop=True)
+
+
+def _print_change(out: Console, change: Change, wide: bool = False) -> None:
     styles = {
         Action.CREATE: ("+", "green", "create"),
         Action.UPDATE: ("~", "yellow", "update"),
@@ -75,7 +83,7 @@ def _print_change(out: Console, change: Change) -> None:
     }
     mark, colour, word = styles[change.action]
     jobid = f" (jobid {change.jobid})" if change.jobid is not None else ""
-    out.print(f"[{colour}]{mark} {word:<9}[/] [bold]{escape(change.name)}[/]{jobid}")
+    _line(out, f"[{colour}]{mark} {word:<9}[/] [bold]{safe(change.name)}[/]{jobid}", wide)
     if change.action is Action.ORPHAN:
         out.print("    not in the file; kept (apply --prune deletes it)")
     for fc in change.changes:
@@ -86,31 +94,37 @@ def _print_change(out: Console, change: Change) -> None:
             )
             for line in list(diff)[2:]:
                 style = "red" if line.startswith("-") else "green" if line.startswith("+") else "dim"
-                out.print(f"      [{style}]{escape(line)}[/]")
-        elif change.action is Action.CREATE and fc.field == "command" and "\n" in str(fc.after):
+                _line(out, f"      [{style}]{safe(line)}[/]", wide)
+        elif change.action is Action.CREATE and fc.field == "command" and "\n" in str(fc.after) and wide:
             out.print("    command:")
             for line in str(fc.after).splitlines():
-                out.print(f"      {escape(line)}")
+                out.print(f"      {safe(line)}")
         elif change.action is Action.CREATE:
-            out.print(f"    {fc.field}: {escape(_fmt(fc.after))}")
+            after = fc.after if wide or fc.field != "command" else one_line(fc.after)
+            _line(out, f"    {fc.field}: {safe(_fmt(after))}", wide)
         else:
-            out.print(f"    {fc.field}: {escape(_fmt(fc.before))} [dim]→[/] {escape(_fmt(fc.after))}")
+            _line(out, f"    {fc.field}: {safe(_fmt(fc.before))} [dim]→[/] {safe(_fmt(fc.after))}", wide)
     for fc in change.drift:
-        out.print(
+        _line(
+            out,
             f"    [bold magenta]drift[/]: {fc.field} was changed outside the file "
-            f"(applied {escape(_fmt(fc.before))}, live {escape(_fmt(fc.after))})"
+            f"(applied {safe(_fmt(fc.before))}, live {safe(_fmt(fc.after))})",
+            wide,
         )
 
 
-def print_plan(out: Console, plan: Plan) -> None:
-    """The human-readable plan: one block per job that is not unchanged, then a summary line."""
+def print_plan(out: Console, plan: Plan, *, wide: bool = False) -> None:
+    """The human-readable plan: one block per job that is not unchanged, then a summary line.
+
+    Every field is one line, shortened with an ellipsis to the console's width (a command on one line);
+    ``wide`` prints commands whole, multi-line ones line by line."""
     out.print(
-        f"namespace [bold]{escape(plan.namespace)}[/] in database {escape(plan.current_database)} "
-        f"as {escape(plan.current_user)}"
+        f"namespace [bold]{safe(plan.namespace)}[/] in database {safe(plan.current_database)} "
+        f"as {safe(plan.current_user)}"
     )
     for change in plan.changes:
         if change.action is not Action.UNCHANGED:
-            _print_change(out, change)
+            _print_change(out, change, wide)
     for change in plan.by_action(Action.UNCHANGED):
         if change.drift:
             _print_change_drift_only(out, change)
@@ -131,7 +145,7 @@ def print_plan(out: Console, plan: Plan) -> None:
 
 def _print_change_drift_only(out: Console, change: Change) -> None:
     out.print(
-        f"[magenta]! drift    [/] [bold]{escape(change.name)}[/] (jobid {change.jobid}): the live job "
+        f"[magenta]! drift    [/] [bold]{safe(change.name)}[/] (jobid {change.jobid}): the live job "
         "was changed outside the file and changed back to it since the last apply"
     )
 
@@ -150,7 +164,8 @@ def _run(func: Callable[[], int], as_json: bool) -> None:
 @click.option("--prune", is_flag=True, help="Show jobs of the namespace missing from the file as deletions.")
 @dsn_option
 @json_option
-def plan_cmd(file: str, prune: bool, dsn: str, as_json: bool) -> None:
+@wide_option
+def plan_cmd(file: str, prune: bool, dsn: str, as_json: bool, wide: bool) -> None:
     """Show what `pgcron apply FILE` would change. Exit 0: nothing; 2: changes pending; 1: error."""
 
     def go() -> int:
@@ -160,7 +175,7 @@ def plan_cmd(file: str, prune: bool, dsn: str, as_json: bool) -> None:
         if as_json:
             click.echo(json.dumps(plan.to_dict(), indent=2, default=str))
         else:
-            print_plan(Console(highlight=False), plan)
+            print_plan(make_console(wide=wide), plan, wide=wide)
         return EXIT_PENDING if plan.pending else EXIT_OK
 
     _run(go, as_json)
@@ -172,16 +187,17 @@ def plan_cmd(file: str, prune: bool, dsn: str, as_json: bool) -> None:
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking.")
 @dsn_option
 @json_option
-def apply_cmd(file: str, prune: bool, yes: bool, dsn: str, as_json: bool) -> None:
+@wide_option
+def apply_cmd(file: str, prune: bool, yes: bool, dsn: str, as_json: bool, wide: bool) -> None:
     """Make pg_cron's jobs in FILE's namespace match FILE, in one transaction."""
 
     def go() -> int:
         jobs_file = load_jobs_file(file)
-        out = Console(highlight=False, stderr=as_json)
+        out = make_console(stderr=as_json, wide=wide)
         with connect(dsn) as conn:
             plan = plan_jobs(conn, desired_specs(jobs_file), namespace=jobs_file.namespace, prune=prune)
             if not as_json:
-                print_plan(out, plan)
+                print_plan(out, plan, wide=wide)
             if not plan.pending:
                 if as_json:
                     click.echo(json.dumps({"applied": False, "plan": plan.to_dict()}, default=str))

@@ -13,9 +13,8 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.markup import escape
 
-from pgcron.cli._common import EXIT_ERROR, EXIT_USAGE, dsn_option, json_option, to_json
+from pgcron.cli._common import EXIT_ERROR, EXIT_USAGE, dsn_option, json_option, make_console, safe, to_json
 from pgcron.errors import PgCronError, RunTimeout
 from pgcron.models import Run, RunHandle, RunStatus
 from pgcron.pushdown import Pushdown, async_connect_factory
@@ -41,7 +40,7 @@ def _fail(err: PgCronError, as_json: bool, code: int) -> None:
     if as_json:
         click.echo(to_json({"error": type(err).__name__, "message": err.message}))
     else:
-        Console(stderr=True, highlight=False).print(f"[red]error:[/] {escape(err.message)}")
+        make_console(stderr=True).print(f"[red]error:[/] {safe(err.message, multiline=True)}")
     sys.exit(code)
 
 
@@ -49,7 +48,7 @@ def _wait_with_status(p: Pushdown, handle: RunHandle, limit: float | None, conso
     started = time.monotonic()
     if console is None:
         return p.wait(handle, timeout=limit)
-    with console.status(f"pending: submission {handle.submission_id}, job {handle.jobid}") as line:
+    with console.status(f"pending: submission {handle.submission_id}, job {handle.jobid} — 0.0s") as line:
         while True:
             remaining = None if limit is None else limit - (time.monotonic() - started)
             if remaining is not None and remaining <= 0:
@@ -121,9 +120,12 @@ def run_command(
                 else f"submitted: key {handle.key}, submission {handle.submission_id}, job {handle.jobid}"
             )
             return
-        interactive = not as_json and sys.stderr.isatty()
+        # A live status only for a person watching: never in --json, never when output goes to a pipe or file.
+        interactive = not as_json and sys.stdout.isatty() and sys.stderr.isatty()
         try:
-            run = _wait_with_status(p, handle, wait_timeout, Console(stderr=True) if interactive else None)
+            run = _wait_with_status(
+                p, handle, wait_timeout, make_console(stderr=True) if interactive else None
+            )
         except RunTimeout as err:
             _fail(err, as_json, EXIT_ERROR)
             return
@@ -137,9 +139,9 @@ def run_command(
     else:
         took = f" in {run.duration.total_seconds():.3f}s" if run.duration is not None else ""
         style = "green" if run.status is RunStatus.SUCCEEDED else "red"
-        Console(highlight=False).print(
-            f"[{style}]{run.status.value}[/]{took}: {escape(run.message or '')} "
-            f"(run {run.runid}, job {run.jobid}, key {escape(handle.key)})"
+        make_console().print(
+            f"[{style}]{run.status.value}[/]{took}: {safe(run.message or '')} "
+            f"(run {run.runid}, job {run.jobid}, key {safe(handle.key)})"
         )
     if run.status is not RunStatus.SUCCEEDED:
         sys.exit(EXIT_ERROR)

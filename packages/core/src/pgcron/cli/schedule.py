@@ -13,10 +13,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from pgcron.cli._common import make_console, safe
 from pgcron.errors import PgCronError, ScheduleError, UnsupportedFeature
 from pgcron.schedule import Schedule
 
@@ -45,7 +44,7 @@ def _options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _usage_error(exc: PgCronError) -> None:
-    Console(stderr=True).print(f"[red]error:[/] {escape(exc.message)}", highlight=False)
+    make_console(stderr=True).print(f"[red]error:[/] {safe(exc.message)}")
     sys.exit(2)
 
 
@@ -70,10 +69,10 @@ def _parse(expr: str, pgcron_version: str, compat: bool, as_json: bool) -> Sched
                 )
             )
         else:
-            console = Console(stderr=True, highlight=False)
-            console.print(f"[red]invalid:[/] {escape(exc.message)}")
+            console = make_console(stderr=True)
+            console.print(f"[red]invalid:[/] {safe(exc.message)}")
             if exc.position is not None and "\n" not in expr and len(expr) < 200:
-                console.print(f"  {escape(expr)}\n  {' ' * exc.position}[red]^[/]")
+                console.print(f"  {safe(expr)}\n  {' ' * exc.position}[red]^[/]")
         sys.exit(1)
     raise AssertionError("unreachable")
 
@@ -114,10 +113,10 @@ def check(expr: str, pgcron_version: str, timezone: str, compat: bool, as_json: 
     if as_json:
         click.echo(json.dumps(_summary(schedule), indent=2))
         return
-    console = Console(highlight=False)
-    console.print(f"[green]valid[/] for pg_cron {schedule.pgcron_version}: {escape(schedule.describe())}")
+    console = make_console()
+    console.print(f"[green]valid[/] for pg_cron {schedule.pgcron_version}: {safe(schedule.describe())}")
     for quirk in schedule.quirks:
-        console.print(f"[yellow]warning:[/] {escape(quirk.message)} (position {quirk.position})")
+        console.print(f"[yellow]warning:[/] {safe(quirk.message)} (position {quirk.position})")
 
 
 @schedule_group.command("next")
@@ -151,8 +150,8 @@ def next_(
         }
         click.echo(json.dumps(data, indent=2))
         return
-    console = Console(highlight=False)
-    console.print(escape(schedule.describe()))
+    console = make_console()
+    console.print(safe(schedule.describe()))
     if not times:
         console.print("[yellow]no fire times[/]")
         return
@@ -193,18 +192,18 @@ def explain(expr: str, pgcron_version: str, timezone: str, compat: bool, as_json
         }
         click.echo(json.dumps(data, indent=2))
         return
-    console = Console(highlight=False)
+    console = make_console()
     table = Table(show_header=False, box=None)
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
-    table.add_row("schedule", escape(repr(schedule.text)))
+    table.add_row("schedule", safe(repr(schedule.text)))
     table.add_row("pg_cron", f"{schedule.pgcron_version} ({'strict' if schedule.strict else 'compat'})")
     table.add_row("kind", schedule.kind)
-    table.add_row("meaning", escape(schedule.describe()))
+    table.add_row("meaning", safe(schedule.describe()))
     for name, values in fields.items():
         table.add_row(name.replace("_", "-"), _compact(values))
     for quirk in schedule.quirks:
-        table.add_row("[yellow]quirk[/]", escape(quirk.message))
+        table.add_row("[yellow]quirk[/]", safe(quirk.message))
     for moment in times:
         table.add_row("next", moment.strftime("%Y-%m-%d %H:%M %Z"))
     console.print(table)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import sys
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from pgcron import schema as engine_schema
-from pgcron.cli._common import dsn_option, handle_errors, json_option, to_json
+from pgcron.cli._common import dsn_option, handle_errors, json_option, make_console, safe, to_json
 
 
 def _print(status: engine_schema.SchemaStatus, as_json: bool) -> None:
@@ -26,11 +25,11 @@ def _print(status: engine_schema.SchemaStatus, as_json: bool) -> None:
         done = applied.get(migration.version)
         table.add_row(
             str(migration.version),
-            migration.name,
+            safe(migration.name),
             "[green]applied[/]" if done else "[yellow]pending[/]",
-            f"{done.installed_at:%Y-%m-%d %H:%M} by {done.installed_by}" if done else "",
+            f"{done.installed_at:%Y-%m-%d %H:%M} by {safe(done.installed_by)}" if done else "",
         )
-    console = Console()
+    console = make_console()
     console.print(table)
     console.print(
         "run notifications: "

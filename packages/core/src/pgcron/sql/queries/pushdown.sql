@@ -41,8 +41,10 @@ SELECT DISTINCT ON (s.id)
   FROM s
   LEFT JOIN cron.job_run_details d
          ON d.jobid = s.jobid AND (s.top_level OR d.job_pid = s.claimed_pid)
-        AND d.runid > s.runid_floor
-        AND d.runid > (SELECT min(runid_floor) FROM s)   -- a primary-key range scan of recent runs only
+        -- >=: the floor is cron.runid_seq's last_value, which is the *next* runid while the sequence is
+        -- unused (is_called = false), so on a fresh server the first run's runid equals the floor
+        AND d.runid >= s.runid_floor
+        AND d.runid >= (SELECT min(runid_floor) FROM s)   -- a primary-key range scan of recent runs only
  ORDER BY s.id, d.runid DESC NULLS LAST
 
 -- name: pushdown_attach
