@@ -1,8 +1,8 @@
 """The waiter hub: many concurrent waits share one LISTEN connection and one query connection.
 
 Every wait registers a submission id. One loop answers all of them with a single ``pushdown_state`` query per
-wake-up. It wakes on a NOTIFY from the engine trigger on ``cron.job_run_details`` (channel ``pgcron_run``),
-on a new registration, or on a timer: a slow safety poll when the trigger is installed (a notification can be
+wake-up. It wakes on a NOTIFY from the engine trigger on ``cron.job_run_details``
+(the role's own channel, ``pgcron.run_channel()``), on a new registration, or on a timer: a slow safety poll when the trigger is installed (a notification can be
 missed while the listener reconnects), an exponential backoff poll when it is not. Connection errors never
 fail a waiter by themselves: both connections are re-opened with backoff, and the run's row — the record of
 truth — says how the run ended (``server restarted`` after a restart).
@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 
 from pgcron.errors import PgCronError
@@ -203,7 +204,11 @@ class AsyncWaiterHub:
             try:
                 conn = await self._connect()
                 await conn.set_autocommit(True)
-                await conn.execute("LISTEN pgcron_run")
+                # One unguessable channel per role (migration 0004): nobody hears another role's runs.
+                cur = await conn.execute(get_query("pushdown_run_channel"))
+                row = await cur.fetchone()
+                channel = row[0] if row else CHANNEL  # unreachable: the preflight requires 0004
+                await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
                 self._listening = True
                 backoff = 0.1
                 self._wake.set()  # anything that ended while we were not listening

@@ -101,10 +101,10 @@ class AsyncPushdown:
                 f"role {pre['current_user']!r} has no USAGE on schema cron. Ask an administrator for "
                 f"GRANT USAGE ON SCHEMA cron TO {pre['current_user']}."
             )
-        if not pre["has_engine"]:
+        if not pre["has_engine"] or not pre["has_trust_boundary"]:
             raise SchemaOutOfDate(
-                "the pgcron engine schema (migration 0002, pushdown) is not installed in this database. "
-                "Run `pgcron schema install`."
+                "the pgcron engine schema in this database is missing or older than migration 0004 (the "
+                "trust boundary). Run `pgcron schema install` as the role that installed it."
             )
         if not pre["database_exists"]:
             raise UnknownDatabase(
@@ -128,6 +128,8 @@ class AsyncPushdown:
             raise PgCronError(f"sql must be a string, got {type(sql).__name__}")
         if key is not None and (not isinstance(key, str) or not key.strip()):
             raise PgCronError(f"key must be a non-empty string, got {key!r}")
+        if key is not None and len(key) > 200:  # the engine refuses them too (migration 0004)
+            raise PgCronError(f"key is {len(key)} characters long; use at most 200 (e.g. a hash of it)")
         limit = as_seconds(timeout, what="timeout")
         top_level = _checks.analyze(sql)
         hub = await self._get_hub()

@@ -6,6 +6,7 @@
 SELECT
     EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') AS has_pg_cron,
     to_regprocedure('pgcron.submit(text,text,text,text,interval,boolean)') IS NOT NULL AS has_engine,
+    to_regprocedure('pgcron.run_channel()') IS NOT NULL AS has_trust_boundary,   -- migration 0004
     CASE WHEN to_regnamespace('cron') IS NULL THEN false
          ELSE has_schema_privilege('cron', 'USAGE') END AS cron_usage,
     current_database() AS current_database,
@@ -48,9 +49,13 @@ SELECT DISTINCT ON (s.id)
  ORDER BY s.id, d.runid DESC NULLS LAST
 
 -- name: pushdown_attach
--- Find a submission by its key (row-level security limits it to the caller's own submissions).
-SELECT id FROM pgcron.submission WHERE key = %(key)s
+-- Find the caller's own submission by its key (keys are scoped per submitting role since migration 0004).
+SELECT id FROM pgcron.submission WHERE submitted_by = current_user AND key = %(key)s
 
 -- name: pushdown_cancel
 -- Stop a submission: never runs if not started, its statement is canceled if running.
 SELECT pgcron.cancel_submission(%(id)s) AS result
+
+-- name: pushdown_run_channel
+-- The LISTEN channel of this role's run events (migration 0004: one unguessable channel per role).
+SELECT pgcron.run_channel() AS channel
