@@ -1,13 +1,24 @@
 """Jobs as code: compare declared jobs with the server (``plan``) and make the server match (``apply``).
 
-A namespace owns the jobs named ``<namespace>:<name>`` (docs/adr/0004-jobs-namespace.md); nothing else is
-read for the diff or ever changed. Updates go through ``cron.alter_job`` (or pg_cron's same-name upsert),
-so a job keeps its jobid and its run history; a job is never dropped and recreated. An apply is one
-transaction of a few set-based statements, whatever the number of jobs.
+A plan manages the jobs named ``<namespace>:<name>`` (docs/adr/0004-jobs-namespace.md) whose role is one
+the plan declares: the role of the connection and every ``username`` of the specs
+(docs/adr/0005-trust-boundary.md, point 7). A job of the namespace that belongs to another role is never
+adopted, changed or deleted and never blocks a plan; the plan names it in ``Plan.notes``. A job is identified
+by its name *and* its role, so a spec matches only the live job of its own role.
+
+Updates go through ``cron.alter_job`` (or pg_cron's same-name upsert), so a job keeps its jobid and its run
+history; a job is never dropped and recreated, and its role is never changed. An apply is one transaction of a
+few set-based statements, whatever the number of jobs, under ``lock_timeout`` and with
+``search_path = pg_catalog, pg_temp``. Where the applier could change other roles' jobs (UPDATE on
+``cron.job``: a superuser), it locks the rows it is about to change and compares them with the plan's
+snapshot first (compare-and-swap): a concurrent change refuses the apply instead of riding along.
 
 ``compute_plan`` is pure (no I/O): it takes the declared specs, the live rows and the apply record. The
 record (``pgcron.applied_job``, migration 0003) is what lets a plan tell *drift* (the live job was changed
-outside the file since the last apply) from an ordinary pending change.
+outside the file since the last apply) from an ordinary pending change. Since migration 0004 the record is
+written only through ``pgcron.record_applied_jobs`` / ``pgcron.forget_applied_jobs``, which accept only the
+caller's own jobs; an engine schema older than that (its records writable by every role) makes plan and apply
+raise ``SchemaOutOfDate`` rather than trust it.
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ from datetime import timedelta
 from typing import Any, TypeVar, cast, overload
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 
 from pgcron.errors import PermissionDenied, PgCronError, SchemaOutOfDate
@@ -37,6 +49,7 @@ from pgcron.models import JobSpec
 from pgcron.sql import get_query
 
 __all__ = [
+    "DEFAULT_LOCK_TIMEOUT",
     "Action",
     "ApplyResult",
     "Change",
@@ -44,6 +57,7 @@ __all__ = [
     "LiveJob",
     "Plan",
     "PlanConflict",
+    "PlanLocked",
     "PlanStale",
     "apply_plan",
     "compute_plan",
@@ -59,21 +73,38 @@ T = TypeVar("T")
 Step = tuple[str, dict[str, Any]]
 #: A sans-I/O routine: yields steps, receives each step's rows, returns its result. ``run_steps`` (psycopg)
 #: and ``run_steps_async`` (the async client's seam) drive the same routine, so the twins share the logic.
+#: A step that fails is thrown into the routine (``generator.throw``), so it can name what failed.
 Steps = Generator[Step, list[dict[str, Any]], T]
 
 #: Fields pg_cron stores (changed with alter_job) and fields only the apply record keeps.
 CRON_FIELDS = ("schedule", "command", "database", "username", "active")
 RECORD_FIELDS = ("timeout", "description", "tags")
-TIMEOUT_WATCH_JOB = "pgcron:job-timeouts"
+#: The columns a planned row must still have when apply locks it (compare-and-swap).
+SNAPSHOT_FIELDS = ("jobname", *CRON_FIELDS)
+#: How long an apply waits for a lock before it gives up (``SET LOCAL lock_timeout``): nobody can stall it.
+DEFAULT_LOCK_TIMEOUT = timedelta(seconds=5)
+#: The longest ``timeout`` the engine stores (``pgcron.record_applied_jobs``: 31 days).
+MAX_TIMEOUT = timedelta(days=31)
+#: SQLSTATE lock_not_available: a statement waited ``lock_timeout`` for a lock.
+LOCK_NOT_AVAILABLE = "55P03"
+
+#: (jobid, jobname, schedule, command, database, username, active) of one live job.
+Snapshot = tuple[int, str, str, str, str, str, bool]
 
 
 class PlanConflict(PgCronError):
-    """The namespace's jobs cannot be planned: two live jobs share a name (pg_cron keys names per role).
-    Rename or unschedule one of them, then plan again."""
+    """The namespace's jobs cannot be planned: a job is declared twice, or two live jobs of one role share a
+    name. Rename or unschedule one of them, then plan again."""
 
 
 class PlanStale(PgCronError):
-    """The server's jobs changed after this plan was made. Run `pgcron plan` again and review it."""
+    """The server's jobs changed after this plan was made; nothing was applied. Run `pgcron plan` again and
+    review it."""
+
+
+class PlanLocked(PgCronError):
+    """Another session holds a lock on a job this apply changes; nothing was applied. Retry when that session
+    has finished (its transaction committed or rolled back)."""
 
 
 class Action(enum.Enum):
@@ -83,7 +114,7 @@ class Action(enum.Enum):
     UPDATE = "update"
     DELETE = "delete"  # only with prune=True
     UNCHANGED = "unchanged"
-    ORPHAN = "orphan"  # owned but not declared, kept because prune=False (reported, never pending)
+    ORPHAN = "orphan"  # managed but not declared, kept because prune=False (reported, never pending)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +128,7 @@ class FieldChange:
 
 @dataclass(frozen=True, slots=True)
 class LiveJob:
-    """An owned row of ``cron.job`` plus its apply record (``None`` when never applied or no record)."""
+    """A row of ``cron.job`` in the namespace and its apply record (``None``: never applied, or no record)."""
 
     jobid: int
     name: str
@@ -116,6 +147,10 @@ class LiveJob:
         values["description"] = record.get("description")
         values["tags"] = tuple(record.get("tags") or ())
         return values
+
+    def snapshot(self) -> Snapshot:
+        """What apply compares before it writes (the pg_cron columns, jobid and name)."""
+        return (self.jobid, self.name, self.schedule, self.command, self.database, self.username, self.active)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +188,12 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """What ``apply`` would do to one namespace. ``pending`` is False when the server already matches."""
+    """What ``apply`` would do to one namespace. ``pending`` is False when the server already matches.
+
+    ``roles`` are the roles whose jobs the plan manages (the connection's role and every declared
+    ``username``); ``foreign`` are the namespace's jobs of other roles, which apply never touches, and
+    ``notes`` says so in words.
+    """
 
     namespace: str
     changes: tuple[Change, ...]
@@ -161,7 +201,10 @@ class Plan:
     current_user: str = ""
     current_database: str = ""
     has_record: bool = False
-    fingerprint: tuple[tuple[int, str, str, str, str, str, bool], ...] = field(default=(), repr=False)
+    roles: tuple[str, ...] = ()
+    foreign: tuple[LiveJob, ...] = ()
+    notes: tuple[str, ...] = ()
+    fingerprint: tuple[Snapshot, ...] = field(default=(), repr=False)
 
     def by_action(self, action: Action) -> list[Change]:
         return [c for c in self.changes if c.action is action]
@@ -185,6 +228,8 @@ class Plan:
             "summary": self.summary(),
             "drift": len(self.drifted),
             "changes": [c.to_dict() for c in self.changes],
+            "notes": list(self.notes),
+            "not_managed": [{"name": j.name, "jobid": j.jobid, "username": j.username} for j in self.foreign],
         }
 
 
@@ -209,11 +254,15 @@ def _jsonable(value: Any) -> Any:
 
 def retention_spec(namespace: str, retention: Retention) -> JobSpec:
     """The job a ``[retention]`` table installs: ``CALL pgcron.purge_history(...)`` in batches."""
-    seconds = int(retention.keep.total_seconds())
-    prefix = "NULL" if retention.scope == "all" else _sql_literal(namespace + NAMESPACE_SEPARATOR)
-    # The values are validated numbers and a validated namespace (a-z0-9_-), quoted as a SQL literal: this is
-    # the text of a pg_cron command, not a query this process runs.
-    command = f"CALL pgcron.purge_history(make_interval(secs => {seconds}), {int(retention.batch)}, {prefix})"
+    prefix = sql.NULL if retention.scope == "all" else sql.Literal(namespace + NAMESPACE_SEPARATOR)
+    # The text of a pg_cron command (run later by pg_cron as the job's role), not a query this process runs:
+    # built from validated values, quoted by psycopg, every call schema-qualified (the job's search_path is
+    # the role's default, which may hold a schema other roles can create functions in).
+    command = (
+        sql.SQL("CALL pgcron.purge_history(pg_catalog.make_interval(secs => {}), {}, {})")
+        .format(sql.Literal(int(retention.keep.total_seconds())), sql.Literal(int(retention.batch)), prefix)
+        .as_string(None)
+    )
     return JobSpec(
         name=RETENTION_JOB,
         schedule=retention.schedule,
@@ -225,10 +274,6 @@ def retention_spec(namespace: str, retention: Retention) -> JobSpec:
         f"({'all jobs' if retention.scope == 'all' else 'this namespace'})",
         tags=("pgcron-retention",),
     )
-
-
-def _sql_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def desired_specs(jobs_file: JobsFile) -> list[JobSpec]:
@@ -276,32 +321,48 @@ def compute_plan(
 ) -> Plan:
     """Diff declared ``specs`` against the namespace's ``live`` jobs. Pure: no I/O.
 
-    Spec names may be local (``expire``) or already qualified (``billing:expire``). ``live`` must hold
-    only jobs of this namespace; two live jobs with one name raise ``PlanConflict``.
+    Spec names may be local (``expire``) or already qualified (``billing:expire``). ``live`` must hold only
+    jobs of this namespace, of any role. The plan manages the jobs of ``current_user`` and of every declared
+    ``username``; a spec matches the live job with its name *and* its role. Jobs of other roles are left
+    alone (``Plan.foreign``, ``Plan.notes``), whatever their name. Two live jobs of one role with one name, or
+    a name declared twice, raise ``PlanConflict``.
     """
     _check_namespace(namespace)
     prefix = namespace + NAMESPACE_SEPARATOR
-    by_name: dict[str, LiveJob] = {}
-    for job in live:
-        if not job.name.startswith(prefix):
-            raise ValueError(f"live job {job.name!r} is outside namespace {namespace!r}")
-        if job.name in by_name:
-            other = by_name[job.name]
-            raise PlanConflict(
-                f"two live jobs are named {job.name!r} (jobid {other.jobid} as {other.username!r}, jobid "
-                f"{job.jobid} as {job.username!r}); unschedule one of them, then plan again",
-                jobids=(other.jobid, job.jobid),
-            )
-        by_name[job.name] = job
-    changes: list[Change] = []
+    declared: list[JobSpec] = []
     seen: set[str] = set()
     for raw in specs:
         spec = replace(raw, name=qualified_name(namespace, raw.name))
         if spec.name in seen:
             raise PlanConflict(f"job {spec.name!r} is declared twice; give each job its own name")
         seen.add(spec.name)
+        _check_timeout(spec)
+        declared.append(spec)
+    roles = tuple(dict.fromkeys([current_user, *(s.username or current_user for s in declared)]))
+    owned: dict[tuple[str, str], LiveJob] = {}
+    foreign: list[LiveJob] = []
+    for job in live:
+        if not job.name.startswith(prefix):
+            raise ValueError(f"live job {job.name!r} is outside namespace {namespace!r}")
+        if job.username not in roles:
+            foreign.append(job)
+            continue
+        key = (job.name, job.username)
+        if key in owned:
+            other = owned[key]
+            raise PlanConflict(
+                f"two live jobs of role {job.username!r} are named {job.name!r} (jobids {other.jobid} and "
+                f"{job.jobid}); unschedule one of them, then plan again",
+                jobids=(other.jobid, job.jobid),
+            )
+        owned[key] = job
+    changes: list[Change] = []
+    matched: set[tuple[str, str]] = set()
+    for spec in declared:
         want = _desired_values(spec, current_database, current_user)
-        existing = by_name.get(spec.name)
+        key = (spec.name, want["username"])
+        matched.add(key)
+        existing = owned.get(key)
         if existing is None:
             shown = [f for f in (*CRON_FIELDS, *RECORD_FIELDS) if f in CRON_FIELDS or want[f]]
             changes.append(
@@ -326,15 +387,43 @@ def compute_plan(
         drift = _drift(job)
         action = Action.UPDATE if diffs else Action.UNCHANGED
         changes.append(Change(action, spec.name, job.jobid, spec, job, tuple(diffs), drift))
-    for name, job in sorted(by_name.items()):
-        if name in seen:
+    declared_roles = {s.name: s.username or current_user for s in declared}
+    notes: list[str] = []
+    for (name, role), job in sorted(owned.items()):
+        if (name, role) in matched:
             continue
         action = Action.DELETE if prune else Action.ORPHAN
         changes.append(Change(action, name, job.jobid, None, job, (), _drift(job)))
-    fingerprint = tuple(
-        sorted((j.jobid, j.name, j.schedule, j.command, j.database, j.username, j.active) for j in live)
+        if name in declared_roles:
+            notes.append(
+                f"job {name} (jobid {job.jobid}) runs as role {role}, and the file declares it for role "
+                f"{declared_roles[name]}: a job never changes its role, so that is a new job "
+                f"({'the old one is deleted' if prune else 'the old one is kept; --prune deletes it'})"
+            )
+    for job in sorted(foreign, key=lambda j: (j.name, j.username, j.jobid)):
+        notes.append(f"job {job.name} (jobid {job.jobid}) of role {job.username} is not managed by this plan")
+    fingerprint = tuple(sorted(j.snapshot() for j in owned.values()))
+    return Plan(
+        namespace,
+        tuple(changes),
+        prune,
+        current_user,
+        current_database,
+        has_record,
+        roles,
+        tuple(foreign),
+        tuple(notes),
+        fingerprint,
     )
-    return Plan(namespace, tuple(changes), prune, current_user, current_database, has_record, fingerprint)
+
+
+def _check_timeout(spec: JobSpec) -> None:
+    if spec.timeout is not None and not timedelta(0) < spec.timeout <= MAX_TIMEOUT:
+        raise PgCronError(
+            f"job {spec.name!r}: timeout {spec.timeout} is out of range; it must be more than 0 and at most "
+            "31 days (the longest timeout the engine keeps)",
+            job=spec.name,
+        )
 
 
 def _drift(job: LiveJob) -> tuple[FieldChange, ...]:
@@ -357,8 +446,38 @@ def _check_namespace(namespace: str) -> None:
 # -- I/O: read the server, apply a plan -----------------------------------------------------------------
 
 
+def _session(lock_timeout: timedelta) -> Steps[dict[str, Any]]:
+    """``SET LOCAL search_path = pg_catalog, pg_temp`` and ``lock_timeout``; returns the previous values."""
+    millis = max(1, round(lock_timeout.total_seconds() * 1000))
+    return (yield _step("jobs_session", {"lock_timeout": f"{millis}ms"}))[0]
+
+
+def _restore(session: Mapping[str, Any]) -> Steps[None]:
+    yield _step(
+        "jobs_session_restore",
+        {"search_path": session["search_path"], "lock_timeout": session["lock_timeout"]},
+    )
+
+
 def _context() -> Steps[dict[str, Any]]:
     return (yield _step("jobs_context"))[0]
+
+
+def _uses_record(ctx: Mapping[str, Any]) -> bool:
+    """Whether the apply record is there and trustworthy (migration 0004); ``SchemaOutOfDate`` when older.
+
+    Before 0004 every role could write any row of ``pgcron.applied_job``: a plan that read it would show
+    drift a stranger invented. Refusing (rather than silently ignoring the record) makes the upgrade happen.
+    """
+    if not ctx["has_apply_record"]:
+        return False
+    if not ctx["has_record_functions"]:
+        raise SchemaOutOfDate(
+            "the pgcron engine schema in this database is older than this library: its apply records "
+            "(pgcron.applied_job) are writable by every role, so plan and apply will not use them. Run "
+            "`pgcron schema install` (as the role that installed it) to upgrade it, then plan again"
+        )
+    return True
 
 
 def _read_live(namespace: str, has_record: bool) -> Steps[list[LiveJob]]:
@@ -383,16 +502,19 @@ def _read_live(namespace: str, has_record: bool) -> Steps[list[LiveJob]]:
 
 
 def plan_steps(specs: Iterable[JobSpec], *, namespace: str, prune: bool = False) -> Steps[Plan]:
-    """The queries of a plan (2-3, run them in one transaction) and the diff of their rows with ``specs``."""
+    """The queries of a plan (3-5, run them in one transaction) and the diff of their rows with ``specs``."""
     _check_namespace(namespace)
     specs = list(specs)
+    session = yield from _session(DEFAULT_LOCK_TIMEOUT)
     ctx = yield from _context()
     if any(s.name == RETENTION_JOB for s in specs) and not ctx["has_purge_procedure"]:
         raise SchemaOutOfDate(
             "the jobs file declares [retention], which runs pgcron.purge_history(): install the engine "
             "schema first with `pgcron schema install`"
         )
-    live = yield from _read_live(namespace, bool(ctx["has_apply_record"]))
+    has_record = _uses_record(ctx)
+    live = yield from _read_live(namespace, has_record)
+    yield from _restore(session)
     return compute_plan(
         namespace,
         specs,
@@ -400,26 +522,56 @@ def plan_steps(specs: Iterable[JobSpec], *, namespace: str, prune: bool = False)
         current_database=ctx["current_database"],
         current_user=ctx["current_user"],
         prune=prune,
-        has_record=bool(ctx["has_apply_record"]),
+        has_record=has_record,
     )
 
 
-def apply_steps(plan: Plan) -> Steps[ApplyResult]:
+def apply_steps(plan: Plan, *, lock_timeout: timedelta = DEFAULT_LOCK_TIMEOUT) -> Steps[ApplyResult]:
     """The statements that make the server match ``plan``; run them in one transaction.
 
-    Raises ``PlanStale`` (and changes nothing) when the namespace's live jobs differ from what the plan
-    saw, and ``PermissionDenied`` when a change needs a privilege the role lacks.
+    Raises (and changes nothing) ``PlanStale`` when the namespace's managed jobs differ from what the plan
+    saw, ``PlanLocked`` when another session holds one of them longer than ``lock_timeout``, and
+    ``PermissionDenied`` when a change needs a privilege the role lacks.
     """
-    trips = 0
+    try:
+        return (yield from _apply_steps(plan, lock_timeout))
+    except (psycopg.Error, PgCronError) as exc:
+        if isinstance(exc, PlanLocked) or _sqlstate(exc) != LOCK_NOT_AVAILABLE:
+            raise
+        names = ", ".join(c.name for c in plan.changes if c.action in (Action.UPDATE, Action.DELETE))
+        raise PlanLocked(
+            f"another session holds a lock that apply needs (on one of {names or 'the jobs it creates'}) "
+            f"for longer than lock_timeout ({lock_timeout.total_seconds():g} s); nothing was applied: retry "
+            "when that session has finished",
+            sqlstate=LOCK_NOT_AVAILABLE,
+        ) from exc
+
+
+def _apply_steps(plan: Plan, lock_timeout: timedelta) -> Steps[ApplyResult]:
+    session = yield from _session(lock_timeout)
     ctx = yield from _context()
-    has_record = bool(ctx["has_apply_record"])
+    trips = 2
+    if ctx["current_user"] != plan.current_user:
+        raise PlanStale(
+            f"this plan was made as role {plan.current_user!r} and this connection is role "
+            f"{ctx['current_user']!r}; nothing was applied: plan again as the role that applies"
+        )
+    has_record = _uses_record(ctx)
+    writes = [
+        c
+        for c in plan.changes
+        if c.live is not None
+        and (c.action is Action.DELETE or (c.action is Action.UPDATE and c.cron_changes))
+    ]
+    if writes and ctx["can_update_cron_job"]:
+        # This role could change any role's job: lock what it is about to change and check that it is still
+        # what the plan saw, so that no change made meanwhile (by whoever) is carried out with its rights.
+        trips += yield from _lock_planned(writes, lock_timeout)
     live = yield from _read_live(plan.namespace, has_record)
-    trips += 2 + int(has_record)
-    now = tuple(
-        sorted((j.jobid, j.name, j.schedule, j.command, j.database, j.username, j.active) for j in live)
-    )
+    trips += 1 + int(has_record)
+    now = tuple(sorted(j.snapshot() for j in live if j.username in plan.roles))
     if now != plan.fingerprint:
-        raise PlanStale()
+        raise PlanStale(_stale_message(plan.fingerprint, now))
     creates = plan.by_action(Action.CREATE)
     updates = plan.by_action(Action.UPDATE)
     deletes = plan.by_action(Action.DELETE)
@@ -431,7 +583,6 @@ def apply_steps(plan: Plan) -> Steps[ApplyResult]:
         trips += 1
     if has_record:
         trips += yield from _write_record(
-            ctx,
             plan,
             jobids,
             {c.name for c in creates},
@@ -444,6 +595,8 @@ def apply_steps(plan: Plan) -> Steps[ApplyResult]:
             "the pgcron engine schema is not installed: timeout, description and tags are "
             "not stored and drift cannot be detected; run `pgcron schema install`"
         )
+    yield from _restore(session)
+    trips += 1
     logger.info(
         "applied namespace %s: %d created, %d updated, %d deleted in %d round trips",
         plan.namespace,
@@ -461,6 +614,85 @@ def apply_steps(plan: Plan) -> Steps[ApplyResult]:
         round_trips=trips,
         record_written=has_record,
     )
+
+
+def _lock_planned(writes: list[Change], lock_timeout: timedelta) -> Steps[int]:
+    """Lock the rows apply changes (``FOR UPDATE``) and compare them with the plan's snapshot.
+
+    The rows nobody holds are taken at once (``SKIP LOCKED``); the others are waited for, at most
+    ``lock_timeout``, so that a timeout can name the jobs another session holds.
+    """
+    by_id = {c.jobid: c for c in writes if c.jobid is not None}
+    ids = sorted(by_id)
+    rows = {int(r["jobid"]): r for r in (yield _step("jobs_lock_try", {"jobids": ids}))}
+    trips = 1
+    held = [i for i in ids if i not in rows]
+    if held:
+        try:
+            waited = yield _step("jobs_lock_wait", {"jobids": held})
+        except (psycopg.Error, PgCronError) as exc:
+            if _sqlstate(exc) != LOCK_NOT_AVAILABLE:
+                raise
+            jobs = ", ".join(f"{by_id[i].name} (jobid {i})" for i in held)
+            raise PlanLocked(
+                f"another session holds job {jobs}; waited lock_timeout ({lock_timeout.total_seconds():g} s) "
+                "and applied nothing: retry when that session has finished",
+                jobids=tuple(held),
+                sqlstate=LOCK_NOT_AVAILABLE,
+            ) from exc
+        trips += 1
+        rows.update({int(r["jobid"]): r for r in waited})
+    for jobid in ids:
+        change = by_id[jobid]
+        assert change.live is not None
+        row = rows.get(jobid)
+        if row is None:
+            raise PlanStale(
+                f"job {change.name} (jobid {jobid}) was unscheduled after this plan was made; nothing was "
+                "applied: run `pgcron plan` again and review it",
+                jobid=jobid,
+            )
+        planned = dict(zip(SNAPSHOT_FIELDS, change.live.snapshot()[1:], strict=True))
+        now = {f: bool(row[f]) if f == "active" else row[f] for f in SNAPSHOT_FIELDS}
+        differs = [f for f in SNAPSHOT_FIELDS if now[f] != planned[f]]
+        if differs:
+            owner = (
+                f"it now belongs to role {now['username']} (planned: {planned['username']})"
+                if now["username"] != planned["username"]
+                else f"role {now['username']}"
+            )
+            raise PlanStale(
+                f"job {change.name} (jobid {jobid}) changed after this plan was made ({', '.join(differs)}; "
+                f"{owner}); nothing was applied: run `pgcron plan` again and review it",
+                jobid=jobid,
+                fields=tuple(differs),
+                username=now["username"],
+            )
+    return trips
+
+
+def _stale_message(planned: tuple[Snapshot, ...], now: tuple[Snapshot, ...]) -> str:
+    before = {s[0]: s for s in planned}
+    after = {s[0]: s for s in now}
+    parts = [f"{after[i][1]} (jobid {i}, role {after[i][5]}) appeared" for i in sorted(after.keys() - before)]
+    parts += [f"{before[i][1]} (jobid {i}) is gone" for i in sorted(before.keys() - after)]
+    parts += [
+        f"{after[i][1]} (jobid {i}) changed" for i in sorted(before.keys() & after) if before[i] != after[i]
+    ]
+    return (
+        f"the namespace's jobs changed after this plan was made ({'; '.join(parts)}); nothing was applied: "
+        "run `pgcron plan` again and review it"
+    )
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a psycopg error, or of a ``PgCronError`` the client's seam translated from one."""
+    state = getattr(exc, "sqlstate", None)
+    if state is None and isinstance(exc, PgCronError):
+        state = exc.context.get("sqlstate")
+    if state is None and exc.__cause__ is not None:
+        state = getattr(exc.__cause__, "sqlstate", None)
+    return state if isinstance(state, str) else None
 
 
 def _values(change: Change, plan: Plan) -> dict[str, Any]:
@@ -518,10 +750,12 @@ def _update(ctx: Mapping[str, Any], updates: list[Change], plan: Plan) -> Steps[
     if not altering:
         return 0
     if ctx["can_alter_job"]:
-        cols: dict[str, list[Any]] = {f: [] for f in CRON_FIELDS}
+        # The role is part of a job's identity (a spec matches only its own role's job), so it never changes.
+        fields = ("schedule", "command", "database", "active")
+        cols: dict[str, list[Any]] = {f: [] for f in fields}
         for change in altering:
             changed = {c.field: c.after for c in change.cron_changes}
-            for f in CRON_FIELDS:
+            for f in fields:
                 cols[f].append(changed.get(f))  # NULL: unchanged
         (
             yield _step(
@@ -531,7 +765,6 @@ def _update(ctx: Mapping[str, Any], updates: list[Change], plan: Plan) -> Steps[
                     "schedules": cols["schedule"],
                     "commands": cols["command"],
                     "databases": cols["database"],
-                    "usernames": cols["username"],
                     "actives": cols["active"],
                 },
             )
@@ -547,8 +780,8 @@ def _update(ctx: Mapping[str, Any], updates: list[Change], plan: Plan) -> Steps[
     ]
     if blocked:
         raise PermissionDenied(
-            f"updating {', '.join(blocked)} needs cron.alter_job (a change of database, role or active, or "
-            f"another role's job), which role {ctx['current_user']!r} may not execute: ask an administrator "
+            f"updating {', '.join(blocked)} needs cron.alter_job (a change of database or active, or another "
+            f"role's job), which role {ctx['current_user']!r} may not execute: ask an administrator "
             f"for GRANT EXECUTE ON FUNCTION cron.alter_job TO {ctx['current_user']}, or apply as a superuser"
         )
     rows = [_values(c, plan) for c in altering]
@@ -565,13 +798,12 @@ def _update(ctx: Mapping[str, Any], updates: list[Change], plan: Plan) -> Steps[
     return 1
 
 
-def _write_record(
-    ctx: Mapping[str, Any],
-    plan: Plan,
-    jobids: Mapping[str, int],
-    created: set[str],
-    deleted: list[int],
-) -> Steps[int]:
+def _write_record(plan: Plan, jobids: Mapping[str, int], created: set[str], deleted: list[int]) -> Steps[int]:
+    """Record what was applied (``pgcron.record_applied_jobs``) and forget pruned jobs: 1-2 round trips.
+
+    The engine takes name, namespace and role from ``cron.job`` and accepts only the caller's own jobs; the
+    timeouts it stores are enforced by the engine's one job, ``pgcron:maintenance``.
+    """
     kept: list[Change] = []
     specs: list[dict[str, Any]] = []
     for change in plan.changes:
@@ -585,34 +817,16 @@ def _write_record(
     if kept:
         (
             yield _step(
-                "jobs_record_upsert",
+                "jobs_record_apply",
                 {
-                    "namespace": plan.namespace,
                     "jobids": [jobids[c.name] for c in kept],
-                    "names": [c.name for c in kept],
-                    "usernames": [s["username"] for s in specs],
                     "specs": [json.dumps(s, sort_keys=True) for s in specs],
                     "created": [c.name in created for c in kept],
                 },
             )
         )
     (yield _step("jobs_record_forget", {"namespace": plan.namespace, "jobids": deleted}))
-    trips = 2 + int(bool(kept))
-    state = (yield _step("jobs_timeout_watch_state"))[0]
-    trips += 1
-    if state["wanted"] and state["jobid"] is None:
-        schedule = "5 seconds" if _has_intervals(ctx["extversion"]) else "* * * * *"
-        (yield _step("jobs_timeout_watch_install", {"schedule": schedule}))
-        trips += 1
-    elif not state["wanted"] and state["jobid"] is not None:
-        (yield _step("jobs_unschedule", {"jobids": [state["jobid"]]}))
-        trips += 1
-    return trips
-
-
-def _has_intervals(extversion: str | None) -> bool:
-    major_minor = tuple(int(p) for p in (extversion or "0").split("-")[0].split(".")[:2])
-    return major_minor >= (1, 5)
+    return 1 + int(bool(kept))
 
 
 def _normalized(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -637,7 +851,12 @@ def run_steps(steps: Steps[T], fetch: Callable[[str, dict[str, Any]], list[dict[
     try:
         step = next(steps)
         while True:
-            step = steps.send(fetch(*step))
+            try:
+                rows = fetch(*step)
+            except (psycopg.Error, PgCronError) as exc:  # the routine may name it; if not, this re-raises
+                step = steps.throw(exc)
+            else:
+                step = steps.send(rows)
     except StopIteration as done:
         return cast(T, done.value)
 
@@ -649,7 +868,12 @@ async def run_steps_async(
     try:
         step = next(steps)
         while True:
-            step = steps.send(await fetch(*step))
+            try:
+                rows = await fetch(*step)
+            except (psycopg.Error, PgCronError) as exc:  # the routine may name it; if not, this re-raises
+                step = steps.throw(exc)
+            else:
+                step = steps.send(rows)
     except StopIteration as done:
         return cast(T, done.value)
 
@@ -685,16 +909,19 @@ def _fetch_with(conn: psycopg.Connection[Any]) -> Callable[[str, dict[str, Any]]
 def plan_jobs(
     conn: psycopg.Connection[Any], specs: Iterable[JobSpec], *, namespace: str, prune: bool = False
 ) -> Plan:
-    """Read the namespace's jobs (2-3 queries, one transaction) and diff them against ``specs``."""
+    """Read the namespace's jobs (a few queries, one transaction) and diff them against ``specs``."""
     with conn.transaction():
         return run_steps(plan_steps(specs, namespace=namespace, prune=prune), _fetch_with(conn))
 
 
-def apply_plan(conn: psycopg.Connection[Any], plan: Plan) -> ApplyResult:
+def apply_plan(
+    conn: psycopg.Connection[Any], plan: Plan, *, lock_timeout: timedelta = DEFAULT_LOCK_TIMEOUT
+) -> ApplyResult:
     """Make the server match ``plan`` in one transaction.
 
-    Raises ``PlanStale`` (and changes nothing) when the namespace's live jobs differ from what the plan
-    saw, and ``PermissionDenied`` when a change needs a privilege the role lacks.
+    Raises (and changes nothing) ``PlanStale`` when the namespace's managed jobs differ from what the plan
+    saw, ``PlanLocked`` when another session holds one of them longer than ``lock_timeout``, and
+    ``PermissionDenied`` when a change needs a privilege the role lacks.
     """
     with conn.transaction():
-        return run_steps(apply_steps(plan), _fetch_with(conn))
+        return run_steps(apply_steps(plan, lock_timeout=lock_timeout), _fetch_with(conn))

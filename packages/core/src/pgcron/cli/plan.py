@@ -136,6 +136,10 @@ def print_plan(out: Console, plan: Plan, *, wide: bool = False) -> None:
         f"Plan: {s['create']} to create, {s['update']} to update, {s['delete']} to delete, "
         f"{s['unchanged']} unchanged{orphans}{drift} — {verdict}."
     )
+    for note in plan.notes:
+        # Jobs of the namespace that this plan leaves alone (another role's, or the old role of a job whose
+        # declared role changed): never adopted, changed or deleted.
+        _line(out, f"[dim]note: {safe(note)}[/]", wide)
     if not plan.has_record:
         out.print(
             "[dim]note: the pgcron engine schema is not installed, so drift cannot be told apart from "
