@@ -18,14 +18,32 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from pgcron._client_base import translate_error
+from pgcron._search_path import pinned_search_path
 from pgcron.errors import PermissionDenied, PgCronError
 from pgcron.sql import get_query
 
-__all__ = ["INDEX_NAME", "IndexStatus", "PurgeResult", "ensure_index", "index_status", "purge_history"]
+__all__ = [
+    "INDEX_NAME",
+    "MAX_OLDER_THAN",
+    "IndexStatus",
+    "InvalidPurge",
+    "PurgeResult",
+    "ensure_index",
+    "index_status",
+    "purge_history",
+]
 
 logger = logging.getLogger(__name__)
 
 INDEX_NAME = "pgcron_job_run_details_jobid_runid_idx"
+#: The oldest cutoff a purge accepts (100 years back); older ones overflow timestamps.
+MAX_OLDER_THAN = timedelta(days=36_525)
+
+
+class InvalidPurge(PgCronError, ValueError):
+    """The purge arguments are not valid: older_than must be positive, batch 1 to 1000000, and a job
+    prefix non-empty (e.g. "billing:")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,11 +117,34 @@ def purge_history(
     deletes only the rows it may see (row security: its own, or all for a superuser / the owner).
     ``on_batch(deleted_so_far, batches)`` is called after each committed batch.
     """
-    if older_than <= timedelta(0):
-        raise ValueError(f"older_than must be positive, got {older_than}")
-    if not 1 <= batch <= 1_000_000:
-        raise ValueError(f"batch must be from 1 to 1000000, got {batch}")
+    if not isinstance(older_than, timedelta) or older_than <= timedelta(0):
+        raise InvalidPurge(f"older_than must be a positive duration, got {older_than!r}")
+    if older_than > MAX_OLDER_THAN:
+        raise InvalidPurge(f"older_than must be at most 100 years (36525 days), got {older_than}")
+    if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 1_000_000:
+        raise InvalidPurge(f"batch must be an integer from 1 to 1000000, got {batch!r}")
+    if job_prefix is not None and (not isinstance(job_prefix, str) or not job_prefix.strip()):
+        # An empty prefix matches every job: "only these jobs" must never turn into "all of them".
+        raise InvalidPurge(
+            f"job_prefix must be a non-empty string such as 'billing:', got {job_prefix!r}; "
+            "pass job_prefix=None to purge the runs of every job this role may delete"
+        )
     _require_autocommit(conn, "purge_history")
+    try:
+        with pinned_search_path(conn):
+            return _purge(conn, older_than, batch, job_prefix, dry_run, on_batch)
+    except psycopg.Error as exc:
+        raise translate_error(exc, role=conn.info.user) from exc
+
+
+def _purge(
+    conn: psycopg.Connection[Any],
+    older_than: timedelta,
+    batch: int,
+    job_prefix: str | None,
+    dry_run: bool,
+    on_batch: Callable[[int, int], None] | None,
+) -> PurgeResult:
     started = time.perf_counter()
     cutoff = datetime.now(UTC) - older_than
     jobids: list[int] | None = None
@@ -137,7 +178,10 @@ def purge_history(
 
 def index_status(conn: psycopg.Connection[Any]) -> IndexStatus:
     """Which ``(jobid, …)`` indexes ``cron.job_run_details`` has and whether this role may add one."""
-    rows = _fetch(conn, "history_index_status")
+    try:
+        rows = _fetch(conn, "history_index_status")
+    except psycopg.Error as exc:
+        raise translate_error(exc, role=conn.info.user) from exc
     if not rows:
         raise PgCronError(
             "cron.job_run_details does not exist: pg_cron 1.3 or later is needed for run history"
@@ -160,6 +204,14 @@ def ensure_index(conn: psycopg.Connection[Any]) -> IndexStatus:
     Raises ``PermissionDenied`` (with who can do it) when the role does not own the table.
     """
     _require_autocommit(conn, "ensure_index")
+    try:
+        with pinned_search_path(conn):
+            return _ensure_index(conn)
+    except psycopg.Error as exc:
+        raise translate_error(exc, role=conn.info.user) from exc
+
+
+def _ensure_index(conn: psycopg.Connection[Any]) -> IndexStatus:
     status = index_status(conn)
     if status.present:
         return status

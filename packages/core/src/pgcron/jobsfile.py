@@ -9,7 +9,10 @@ once, each naming the file, the job and the field, so one run of ``pgcron plan``
 from __future__ import annotations
 
 import logging
+import math
+import os
 import re
+import stat
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,16 +28,21 @@ from pgcron.models import JobSpec
 from pgcron.schedule import Schedule
 
 __all__ = [
+    "MAX_TIMEOUT",
     "NAMESPACE_SEPARATOR",
     "RESERVED_NAMESPACES",
+    "InvalidDuration",
     "JobsFile",
     "JobsFileError",
     "Problem",
     "Retention",
+    "check_namespace",
     "format_duration",
     "load_jobs_file",
     "parse_duration",
     "parse_jobs_document",
+    "parse_retention_keep",
+    "parse_timeout",
     "qualified_name",
 ]
 
@@ -47,12 +55,20 @@ RESERVED_NAMESPACES = frozenset({"pgcron"})
 #: The local name of the retention job a file's ``[retention]`` table installs.
 RETENTION_JOB = "_retention"
 
-_NAMESPACE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
-_JOB_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-_TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,62}$")
+# Always used with fullmatch(): '$' would also match before a trailing newline ("pgcron\n").
+_NAMESPACE_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+_JOB_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+_TAG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,62}")
 _DURATION_RE = re.compile(r"(\d+)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
-_DURATION_FULL_RE = re.compile(r"^\s*(?:\d+\s*(?:ms|s|m|h|d|w)\s*)+$", re.IGNORECASE)
+_DURATION_FULL_RE = re.compile(r"\s*(?:\d{1,12}\s*(?:ms|s|m|h|d|w)\s*)+", re.IGNORECASE)
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+#: The longest duration pgcron reads (100 years): longer ones overflow timestamps on the server.
+MAX_DURATION = timedelta(days=36_525)
+#: The engine refuses longer timeouts (ADR 0005: ``> 0`` and ``<= 31 days``).
+MAX_TIMEOUT = timedelta(days=31)
+#: A jobs file or ``sql_file`` larger than this is refused before it is parsed.
+MAX_FILE_BYTES = 16 * 1024 * 1024
 
 _TOP_KEYS = {"namespace", "version", "defaults", "jobs", "retention"}
 _JOB_KEYS = {
@@ -87,6 +103,10 @@ class Problem:
         if self.field is not None:
             where.append(f"field '{self.field}'")
         return f"{': '.join(where)}: {self.message}"
+
+
+class InvalidDuration(PgCronError, ValueError):
+    """Not a duration pgcron reads: use e.g. '30s', '15m', '2h', '7d' or '1h30m' (units ms, s, m, h, d, w)."""
 
 
 class JobsFileError(PgCronError, ValueError):
@@ -137,23 +157,65 @@ def qualified_name(namespace: str, name: str) -> str:
 def parse_duration(value: object) -> timedelta:
     """Read a duration: ``"7d"``, ``"1h30m"``, ``"90s"``, ``"250ms"`` or a number of seconds.
 
-    Raises ``ValueError`` with the accepted forms when ``value`` is none of these.
+    Raises ``InvalidDuration`` (a ``PgCronError`` and ``ValueError``) with the accepted forms when ``value``
+    is none of these, is not positive, is not finite or is longer than 100 years.
     """
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if value <= 0:
-            raise ValueError(f"a duration must be positive, got {value!r}")
-        return timedelta(seconds=value)
     if isinstance(value, timedelta):
-        return value
-    if not isinstance(value, str) or not _DURATION_FULL_RE.match(value):
-        raise ValueError(
+        seconds: float = value.total_seconds()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidDuration(f"a duration must be a finite number of seconds, got {value!r}")
+        seconds = value
+    elif isinstance(value, str) and _DURATION_FULL_RE.fullmatch(value):
+        seconds = sum(int(n) * _UNITS[unit.lower()] for n, unit in _DURATION_RE.findall(value))
+    else:
+        raise InvalidDuration(
             f"expected a duration such as '30s', '15m', '2h', '7d' or '1h30m' "
             f"(units ms, s, m, h, d, w), got {value!r}"
         )
-    seconds = sum(int(n) * _UNITS[unit.lower()] for n, unit in _DURATION_RE.findall(value))
     if seconds <= 0:
-        raise ValueError(f"a duration must be positive, got {value!r}")
+        raise InvalidDuration(f"a duration must be positive, got {value!r}")
+    if seconds > MAX_DURATION.total_seconds():
+        raise InvalidDuration(f"a duration must be at most 100 years (36525d), got {value!r}")
     return timedelta(seconds=seconds)
+
+
+def check_namespace(value: object) -> str | None:
+    """Why ``value`` is not a namespace a jobs file may own, or None when it is fine."""
+    if not isinstance(value, str) or not _NAMESPACE_RE.fullmatch(value):
+        return (
+            f"{value!r} is not a valid namespace: use 1-40 characters "
+            "a-z, 0-9, '_' or '-', starting with a letter or digit (no ':')"
+        )
+    if value in RESERVED_NAMESPACES:
+        return f"{value!r} is reserved for pgcron's own jobs; pick another name"
+    return None
+
+
+def parse_timeout(value: object) -> timedelta:
+    """A job's ``timeout``: a duration above zero and at most 31 days (the engine's limit)."""
+    timeout = parse_duration(value)
+    if timeout > MAX_TIMEOUT:
+        raise InvalidDuration(
+            f"a timeout must be at most 31 days (31d), got {value!r}: the engine refuses longer ones; "
+            "leave 'timeout' out for a job that may run without limit"
+        )
+    return timeout
+
+
+def parse_retention_keep(value: object) -> timedelta:
+    """``[retention] keep``: a whole number of seconds, at least one (the purge takes seconds)."""
+    keep = parse_duration(value)
+    if keep < timedelta(seconds=1) or keep.microseconds:
+        raise InvalidDuration(
+            f'keep must be a whole number of seconds, at least 1s, got {value!r} (e.g. keep = "7d")'
+        )
+    return keep
+
+
+def _unknown(mapping: Mapping[Any, Any], allowed: set[str]) -> list[str]:
+    """The keys of ``mapping`` that are not ``allowed``, as text, sorted (YAML keys may be any type)."""
+    return sorted(str(key) for key in mapping if not (isinstance(key, str) and key in allowed))
 
 
 def format_duration(value: timedelta) -> str:
@@ -173,15 +235,11 @@ def format_duration(value: timedelta) -> str:
 def load_jobs_file(path: str | Path) -> JobsFile:
     """Read and validate a ``.toml``, ``.yaml`` or ``.yml`` jobs file.
 
-    ``sql_file`` paths are relative to the jobs file. Raises ``JobsFileError`` listing every problem.
+    ``sql_file`` paths are relative to the jobs file and must stay inside its directory. Raises
+    ``JobsFileError`` listing every problem.
     """
     file = Path(path)
     label = str(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        problem = Problem(label, None, None, f"cannot read the file: {exc.strerror or exc}")
-        raise JobsFileError([problem]) from exc
     suffix = file.suffix.lower()
     if suffix == ".toml":
         fmt = "toml"
@@ -191,23 +249,121 @@ def load_jobs_file(path: str | Path) -> JobsFile:
         raise JobsFileError(
             [Problem(label, None, None, "unknown file type: name the file *.toml, *.yaml or *.yml")]
         )
+    try:
+        text = _read_text(file)
+    except _Unreadable as exc:
+        raise JobsFileError([Problem(label, None, None, exc.reason)]) from exc
     return parse_jobs_document(text, fmt=fmt, path=label, base_dir=file.parent)
+
+
+class _Unreadable(Exception):
+    """A file could not be read as UTF-8 text; ``reason`` says why without quoting its content."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _read_text(file: Path) -> str:
+    """A regular file's UTF-8 text (a leading BOM dropped), at most ``MAX_FILE_BYTES`` long."""
+    try:
+        with file.open("rb") as handle:
+            info = _stat_regular(handle.fileno())
+            if info is not None:
+                raise _Unreadable(info)
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise _Unreadable(f"cannot read the file: {reason}") from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise _Unreadable(f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise _Unreadable(
+            f"not valid UTF-8 at byte offset {exc.start} (line {line}): save the file as UTF-8"
+        ) from exc
+    return text.removeprefix("\ufeff")
+
+
+def _stat_regular(fd: int) -> str | None:
+    """Why the open file is not a regular file (a FIFO would block, a device never ends), or None."""
+    mode = os.fstat(fd).st_mode
+    if stat.S_ISREG(mode):
+        return None
+    return "cannot read the file: not a regular file"
 
 
 def parse_jobs_document(
     text: str, *, fmt: str, path: str = "<jobs file>", base_dir: Path | None = None
 ) -> JobsFile:
-    """Validate the text of a jobs file (``fmt`` is ``"toml"`` or ``"yaml"``)."""
+    """Validate the text of a jobs file (``fmt`` is ``"toml"`` or ``"yaml"``).
+
+    YAML is read with duplicate keys and aliases refused (``_JobsYamlLoader``).
+    """
     try:
         if fmt == "toml":
             document: Any = tomllib.loads(text)
         elif fmt == "yaml":
-            document = yaml.safe_load(text)
+            document = _load_yaml(text)
         else:
-            raise ValueError(f"unknown format {fmt!r}: use 'toml' or 'yaml'")
+            raise JobsFileError([Problem(path, None, None, f"unknown format {fmt!r}: use 'toml' or 'yaml'")])
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
         raise JobsFileError([Problem(path, None, None, f"not valid {fmt.upper()}: {exc}")]) from exc
+    except RecursionError as exc:  # deeply nested [[[[…]]]] or {{{{…}}}}
+        raise JobsFileError(
+            [Problem(path, None, None, f"not valid {fmt.upper()}: nested too deeply")]
+        ) from exc
     return _Validator(path, base_dir).document(document)
+
+
+class _JobsYamlLoader(yaml.SafeLoader):
+    """SafeLoader that refuses what makes a jobs file ambiguous or expensive to read.
+
+    * A duplicate key in one mapping (PyYAML silently keeps the last one; TOML refuses it too).
+    * Aliases (``*name``): a few hundred bytes of nested aliases expand into billions of nodes
+      ("billion laughs"). A jobs file has no need for them; write the value out.
+    """
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event: Any = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"YAML aliases (*{event.anchor}) are not allowed in a jobs file: write the value out",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, Any] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    raise yaml.constructor.ConstructorError(
+                        None, None, "YAML merge keys (<<) are not allowed in a jobs file", key_node.start_mark
+                    )
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    duplicate = key in seen
+                except TypeError:
+                    continue  # unhashable: the base class reports it
+                if duplicate:
+                    raise yaml.constructor.ConstructorError(
+                        "while reading a mapping",
+                        node.start_mark,
+                        f"duplicate key {key!r}: each key may appear once in a mapping (the first is "
+                        f"at line {seen[key].line + 1}); remove or rename one",
+                        key_node.start_mark,
+                    )
+                seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+def _load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_JobsYamlLoader)  # a SafeLoader subclass
 
 
 class _Validator:
@@ -225,7 +381,7 @@ class _Validator:
         if not isinstance(doc, dict):
             self.problem(None, None, "the top level must be a table/mapping with 'namespace' and 'jobs'")
             raise JobsFileError(self.problems)
-        for key in sorted(set(doc) - _TOP_KEYS):
+        for key in _unknown(doc, _TOP_KEYS):
             self.problem(None, str(key), f"unknown key; allowed: {', '.join(sorted(_TOP_KEYS))}")
         version = doc.get("version", 1)
         if version != 1 or isinstance(version, bool):
@@ -246,24 +402,18 @@ class _Validator:
                 'missing: every jobs file declares the namespace it owns, e.g. namespace = "billing"',
             )
             return ""
-        if not isinstance(value, str) or not _NAMESPACE_RE.match(value):
-            self.problem(
-                None,
-                "namespace",
-                f"{value!r} is not a valid namespace: use 1-40 characters "
-                "a-z, 0-9, '_' or '-', starting with a letter or digit (no ':')",
-            )
+        error = check_namespace(value)
+        if error is not None:
+            self.problem(None, "namespace", error)
             return ""
-        if value in RESERVED_NAMESPACES:
-            self.problem(None, "namespace", f"{value!r} is reserved for pgcron's own jobs; pick another name")
-            return ""
+        assert isinstance(value, str)
         return value
 
     def defaults(self, value: Any) -> dict[str, Any]:
         if not isinstance(value, dict):
             self.problem(None, "defaults", "must be a table/mapping")
             return {}
-        for key in sorted(set(value) - _DEFAULT_KEYS):
+        for key in _unknown(value, _DEFAULT_KEYS):
             self.problem(None, f"defaults.{key}", f"unknown key; allowed: {', '.join(sorted(_DEFAULT_KEYS))}")
         return {k: v for k, v in value.items() if k in _DEFAULT_KEYS}
 
@@ -297,13 +447,13 @@ class _Validator:
 
     def job(self, raw: dict[str, Any], defaults: dict[str, Any], label: str) -> JobSpec | None:
         before = len(self.problems)
-        for key in sorted(set(raw) - _JOB_KEYS):
+        for key in _unknown(raw, _JOB_KEYS):
             self.problem(label, str(key), f"unknown key; allowed: {', '.join(sorted(_JOB_KEYS))}")
         merged = {**defaults, **raw}
         name = raw.get("name")
         if not isinstance(name, str) or not name:
             self.problem(label, "name", "missing or not a string")
-        elif name == RETENTION_JOB or not _JOB_NAME_RE.match(name):
+        elif name == RETENTION_JOB or not _JOB_NAME_RE.fullmatch(name):
             self.problem(
                 label,
                 "name",
@@ -332,9 +482,9 @@ class _Validator:
         timeout: timedelta | None = None
         if merged.get("timeout") is not None:
             try:
-                timeout = parse_duration(merged["timeout"])
-            except ValueError as exc:
-                self.problem(label, "timeout", str(exc))
+                timeout = parse_timeout(merged["timeout"])
+            except InvalidDuration as exc:
+                self.problem(label, "timeout", exc.message)
         description = raw.get("description")
         if description is not None and not isinstance(description, str):
             self.problem(label, "description", "must be a string")
@@ -365,14 +515,8 @@ class _Validator:
         fld = "command"
         if sql_file is not None:
             fld = "sql_file"
-            if not isinstance(sql_file, str) or not sql_file:
-                self.problem(label, "sql_file", "must be a path relative to the jobs file")
-                return None
-            target = (self.base_dir or Path.cwd()) / sql_file
-            try:
-                command = target.read_text(encoding="utf-8")
-            except OSError as exc:
-                self.problem(label, "sql_file", f"cannot read {str(target)!r}: {exc.strerror or exc}")
+            command = self.read_sql_file(sql_file, label)
+            if command is None:
                 return None
         if not isinstance(command, str):
             self.problem(label, fld, "must be a string of SQL")
@@ -386,11 +530,59 @@ class _Validator:
                 "background-worker mode; give at least one SQL statement",
             )
             return None
-        error = check_command(command)
-        if error:
-            self.problem(label, fld, error)
+        if "\x00" in command:
+            self.problem(label, fld, "contains a NUL character, which PostgreSQL cannot store; remove it")
+            return None
+        try:
+            commands.check_command(command)
+        except UnsupportedCommand as exc:
+            if fld == "sql_file" and "command_error" in exc.context:
+                # The parser's message quotes the text near the error; a file's content is never echoed.
+                where = getattr(exc.__cause__, "location", None)
+                at = f" near character {where}" if isinstance(where, int) else ""
+                self.problem(label, fld, f"the file is not valid SQL{at}; fix the statement in it")
+            else:
+                self.problem(label, fld, exc.message)
             return None
         return command
+
+    def read_sql_file(self, sql_file: object, label: str) -> str | None:
+        """The text of ``sql_file``, which must resolve to a regular file inside the jobs file's directory.
+
+        Absolute paths, ``..`` that leaves the directory and symlinks that point outside it are refused, so
+        a jobs file cannot make pgcron read (and schedule, or quote in an error) any other file.
+        """
+        hint = "give a path relative to the jobs file, inside its directory (e.g. sql/refresh.sql)"
+        if not isinstance(sql_file, str) or not sql_file.strip():
+            self.problem(label, "sql_file", f"must be a non-empty string: {hint}")
+            return None
+        if "\x00" in sql_file:
+            self.problem(label, "sql_file", f"contains a NUL character: {hint}")
+            return None
+        relative = Path(sql_file)
+        if relative.is_absolute() or relative.drive or sql_file.startswith("~"):
+            self.problem(label, "sql_file", f"{sql_file!r} is an absolute path: {hint}")
+            return None
+        base = (self.base_dir or Path.cwd()).resolve()
+        try:
+            target = (base / relative).resolve(strict=True)
+        except (OSError, RuntimeError) as exc:  # missing, a symlink loop
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "cannot resolve it"
+            self.problem(label, "sql_file", f"cannot read {sql_file!r}: {reason}")
+            return None
+        if not target.is_relative_to(base):
+            self.problem(
+                label,
+                "sql_file",
+                f"{sql_file!r} points outside the jobs file's directory ({str(base)!r}), through '..' or a "
+                f"symlink: {hint}",
+            )
+            return None
+        try:
+            return _read_text(target)
+        except _Unreadable as exc:
+            self.problem(label, "sql_file", f"{sql_file!r}: {exc.reason}")
+            return None
 
     def optional_str(self, merged: dict[str, Any], key: str, label: str) -> str | None:
         value = merged.get(key)
@@ -407,7 +599,7 @@ class _Validator:
             return ()
         tags: list[str] = []
         for tag in value:
-            if not isinstance(tag, str) or not _TAG_RE.match(tag):
+            if not isinstance(tag, str) or not _TAG_RE.fullmatch(tag):
                 self.problem(label, "tags", f"{tag!r} is not a valid tag: use letters, digits and _ . : / -")
             elif tag not in tags:
                 tags.append(tag)
@@ -420,15 +612,15 @@ class _Validator:
             self.problem(None, "retention", 'must be a table/mapping such as [retention] keep = "7d"')
             return None
         before = len(self.problems)
-        for key in sorted(set(value) - _RETENTION_KEYS):
+        for key in _unknown(value, _RETENTION_KEYS):
             self.problem(
                 None, f"retention.{key}", f"unknown key; allowed: {', '.join(sorted(_RETENTION_KEYS))}"
             )
         keep = timedelta(0)
         try:
-            keep = parse_duration(value.get("keep"))
-        except ValueError as exc:
-            self.problem(None, "retention.keep", f"{exc} (how long to keep run history)")
+            keep = parse_retention_keep(value.get("keep"))
+        except InvalidDuration as exc:
+            self.problem(None, "retention.keep", f"{exc.message} (how long to keep run history)")
         schedule = value.get("schedule", "17 * * * *")
         if not isinstance(schedule, str):
             self.problem(None, "retention.schedule", "must be a schedule string")

@@ -17,7 +17,7 @@ from pgcron.cli._common import make_console
 from pgcron.cli.plan import connect, dsn_option, fail, json_option
 from pgcron.errors import PgCronError
 from pgcron.history import ensure_index, index_status, purge_history
-from pgcron.jobsfile import NAMESPACE_SEPARATOR, parse_duration
+from pgcron.jobsfile import NAMESPACE_SEPARATOR, RESERVED_NAMESPACES, check_namespace, parse_duration
 
 EXIT_INDEX_MISSING = 3
 
@@ -27,6 +27,20 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> object:
         return parse_duration(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
+
+
+def _namespace(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    # An empty or malformed namespace must never widen "only this namespace" to every job.
+    if value is None:
+        return None
+    if value in RESERVED_NAMESPACES:
+        raise click.BadParameter(
+            f"{value!r} holds pgcron's own jobs, which purge their own runs; give a jobs-file namespace"
+        )
+    error = check_namespace(value)
+    if error is not None:
+        raise click.BadParameter(f"{error}; omit --namespace to purge the runs of every job")
+    return value
 
 
 @click.group("history")
@@ -45,7 +59,12 @@ def history_group() -> None:
     type=click.IntRange(1, 1_000_000),
     help="Runids per transaction (smaller: shorter locks).",
 )
-@click.option("--namespace", default=None, help="Only runs of jobs in this jobs-file namespace.")
+@click.option(
+    "--namespace",
+    default=None,
+    callback=_namespace,
+    help="Only runs of jobs in this jobs-file namespace (omit for every job).",
+)
 @click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
 @dsn_option
 @json_option
@@ -55,7 +74,7 @@ def purge_cmd(
     """Delete old run history in short batches (finished runs and stuck unfinished rows)."""
     assert isinstance(older_than, timedelta)
     err = make_console(stderr=True)
-    prefix = namespace + NAMESPACE_SEPARATOR if namespace else None
+    prefix = None if namespace is None else namespace + NAMESPACE_SEPARATOR
     try:
         with connect(dsn) as conn:
             if as_json or not err.is_terminal:
