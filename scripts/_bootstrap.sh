@@ -91,7 +91,7 @@ _pgcron_make_tools_venv() {
   fi
   if [ ! -x "$_pgcron_tools/bin/pip" ]; then
     _pgcron_say "'$_py -m venv' failed:"
-    printf '%s\n' "$err" | tail -n 5 >&2
+    printf '  %s\n' "${err:-(no output)}" >&2
     if _pgcron_system_python; then
       _pgcron_say "on Debian/Ubuntu run: apt-get install $(_pgcron_venv_package)" \
         "(or point PGCRON_PYTHON at another Python >= 3.11)"

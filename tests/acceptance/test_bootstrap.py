@@ -212,3 +212,20 @@ def test_an_existing_tools_venv_is_used_without_probing_interpreters(shims: Path
     assert "installing" not in result.stderr
     assert _calls(shims) == []
     assert not (tmp_path / "cache" / "pgcron").exists()
+
+
+def test_a_python_without_venv_is_named_with_the_fix(shims: Path, tmp_path: Path) -> None:
+    # Like Debian's python3 without python3-venv: it runs and is new enough, but `-m venv` fails.
+    _write(
+        shims / "python3.11",
+        '#!/bin/sh\nif [ "$1" = -c ]; then echo 3.11; exit 0; fi\n'
+        'echo "The virtual environment was not created: ensurepip is not available." >&2\n'
+        "exit 1\n",
+    )
+
+    result = _source(_env([str(shims)], tmp_path / "cache"), timeout=60)
+
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert f"'{shims / 'python3.11'} -m venv' failed" in result.stderr
+    assert "ensurepip is not available" in result.stderr
+    assert "PGCRON_PYTHON" in result.stderr
