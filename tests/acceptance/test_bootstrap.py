@@ -38,7 +38,7 @@ def _write(path: Path, text: str) -> None:
 
 @pytest.fixture
 def shims(tmp_path: Path) -> Path:
-    """A directory of broken interpreters; each records its calls in calls.log next to it."""
+    """Broken interpreters (pyenv and asdf shims, a Python 3.10); each records its calls in calls.log."""
     shim_dir = tmp_path / "shims"
     shim_dir.mkdir()
     log = tmp_path / "calls.log"
@@ -49,6 +49,14 @@ def shims(tmp_path: Path) -> Path:
             f'echo "pyenv: {name}: command not found" >&2\n'
             f'echo "The \\`{name}\' command exists in these Python versions:" >&2\nexit 127\n',
         )
+    # asdf's shim for a version that is installed but not set: exit 126. It also shadows any working
+    # python3.11 later on PATH, which must still be found.
+    _write(
+        shim_dir / "python3.11",
+        f'#!/bin/sh\necho python3.11 >> "{log}"\n'
+        'echo "No version is set for command python3.11" >&2\n'
+        'echo "Consider adding one of the following versions in your config file" >&2\nexit 126\n',
+    )
     # too old: answers the version probe like Python 3.10 would (prints 3.10, exits 1)
     _write(
         shim_dir / "python3",
@@ -137,7 +145,7 @@ def test_skips_failing_shims_and_builds_the_tools_venv_from_a_working_python(
     assert _hatch_version(result.stdout) >= (1, 16)
     assert re.search(r"^uv \d", result.stdout, re.MULTILINE), result.stdout
     # every broken candidate was tried, and none was used
-    assert {"python3.13", "python3.12"} <= set(_calls(shims)), _calls(shims)
+    assert {"python3.13", "python3.12", "python3.11"} <= set(_calls(shims)), _calls(shims)
     chosen = re.search(r"\(Python (\d+\.\d+), (.+)\)", result.stderr)
     assert chosen, result.stderr
     assert not chosen[2].startswith(str(shims)), result.stderr
@@ -166,8 +174,9 @@ def test_no_fitting_python_exits_2_naming_every_candidate_tried(shims: Path, tmp
     assert "needs Python >= 3.11" in err
     assert f"{shims / 'python3.13'}: does not run (exit 127)" in err
     assert f"{shims / 'python3.12'}: does not run (exit 127)" in err
+    assert f"{shims / 'python3.11'}: does not run (exit 126)" in err
     assert f"{shims / 'python3'}: Python 3.10" in err
-    assert "not on PATH: python3.11 python" in err
+    assert "not on PATH: python" in err
     assert "PGCRON_PYTHON" in err
     assert not (tmp_path / "cache" / "pgcron" / "tools").exists()
 
