@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +62,15 @@ def test_example_applies_and_second_plan_is_empty(
     second = plan_jobs(conn, desired_specs(jobs_file), namespace=namespace)
     assert not second.pending, second.to_dict()
     assert second.summary()["unchanged"] == 4
-    # timeouts are declared, so the watchdog job exists
+    # timeouts live in the typed column the engine's one job (pgcron:maintenance) enforces; no watchdog job
+    timeouts = conn.execute(
+        "SELECT a.jobname, a.timeout FROM pgcron.applied_job a WHERE starts_with(a.jobname, %s)"
+        " AND a.timeout IS NOT NULL",
+        (namespace,),
+    ).fetchall()
+    assert timeouts and all(t > timedelta(0) for _name, t in timeouts)
     assert conn.execute("SELECT count(*) FROM cron.job WHERE jobname = 'pgcron:job-timeouts'").fetchone() == (
-        1,
+        0,
     )
     # the retention job really runs the purge procedure (scoped to the namespace)
     conn.execute(live[f"{namespace}:_retention"][2])
@@ -143,7 +150,7 @@ def test_apply_refuses_a_stale_plan(conn: psycopg.Connection[Any], namespace: st
         "SELECT cron.alter_job(jobid, command := 'SELECT 3') FROM cron.job WHERE jobname = %s",
         (f"{namespace}:s",),
     )
-    with pytest.raises(PlanStale):
+    with pytest.raises(PlanStale, match=rf"{namespace}:s \(jobid \d+\) changed .*command"):
         apply_plan(conn, plan)
     assert _jobs(conn, namespace)[f"{namespace}:s"][1] == "0 0 31 2 *"  # nothing applied
 
@@ -230,13 +237,13 @@ async def test_async_client_plan_and_apply(engine_dsn: str, namespace: str) -> N
 @pytest.mark.slow
 def test_timeout_cancels_a_long_run(conn: psycopg.Connection[Any], namespace: str) -> None:
     import time
-    from datetime import timedelta
 
     specs = [JobSpec("sleepy", "3 seconds", "SELECT pg_sleep(300)", timeout=timedelta(seconds=2))]
     result = apply_plan(conn, plan_jobs(conn, specs, namespace=namespace))
     jobid = result.jobids[f"{namespace}:sleepy"]
-    assert conn.execute("SELECT count(*) FROM cron.job WHERE jobname = 'pgcron:job-timeouts'").fetchone() == (
-        1,
+    # enforced by the engine's one job from applied_job.timeout (migration 0004), no watchdog of its own
+    assert conn.execute("SELECT timeout FROM pgcron.applied_job WHERE jobid = %s", (jobid,)).fetchone() == (
+        timedelta(seconds=2),
     )
     deadline = time.monotonic() + 120
     row = None
@@ -249,9 +256,9 @@ def test_timeout_cancels_a_long_run(conn: psycopg.Connection[Any], namespace: st
         if row is not None:
             break
         time.sleep(0.5)
-    assert row is not None, "the watchdog did not cancel the run within 120 s"
+    assert row is not None, "pgcron:maintenance did not cancel the run within 120 s"
     assert "canceling statement" in row[1]
-    # canceled by the watchdog (2 s timeout, 5 s period; slower on a loaded server), not the end of the sleep
+    # canceled by maintenance (2 s timeout, 5 s period; slower on a loaded server), not the end of the sleep
     assert row[2] < timedelta(seconds=120)
     conn.execute("SELECT cron.alter_job(%s, active := false)", (jobid,))
 
