@@ -5,6 +5,11 @@ check runs; an ordinary role sees no ``cron.*`` settings and only its own jobs a
 report SKIP or say that they saw part of the picture (docs/doctor.md). The traps it looks for are the
 ones that stop *all* jobs: a job whose role was dropped crash-loops the launcher, a ``COPY … TO STDOUT``
 command hangs it in libpq mode (facts §7.1, §8.4).
+
+Doctor never raises for what it is meant to diagnose: no pg_cron in this database (or in another one), no
+privileges, no engine schema. Each becomes a FAIL / WARN / SKIP line with the fix, and a query that fails
+anyway becomes a FAIL line for its check while the others still run (each query runs in its own savepoint,
+with ``search_path`` pinned to ``pg_catalog, pg_temp``).
 """
 
 from __future__ import annotations
@@ -18,16 +23,27 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from pgcron._client_base import translate_error
+from pgcron._search_path import pinned_search_path
 from pgcron.commands import analyze_command
 from pgcron.errors import UnsupportedCommand
-from pgcron.sql import get_query
+from pgcron.sql import get_query, migrations
 
-__all__ = ["Check", "Status", "run_doctor"]
+__all__ = ["ENGINE_JOB", "ENGINE_JOB_COMMAND", "Check", "Status", "run_doctor"]
 
 logger = logging.getLogger(__name__)
 
 _HISTORY_ROWS_WARN = 1_000_000
 _INDEX_ROWS_WARN = 100_000
+
+#: The engine's one recurring job, and the command it must run (migration 0004).
+ENGINE_JOB = "pgcron:maintenance"
+ENGINE_JOB_COMMAND = "CALL pgcron.maintenance()"
+#: The former timeout watchdog, merged into the engine job by migration 0004.
+LEGACY_TIMEOUT_JOB = "pgcron:job-timeouts"
+_MERGED_IN_VERSION = 4
+_ENGINE_SCHEDULES = ("5 seconds", "* * * * *")
+_UNKNOWN = "unknown (not readable by this role)"
 
 
 class Status(enum.Enum):
@@ -60,9 +76,11 @@ class Check:
 def _fetch(
     conn: psycopg.Connection[Any], query: str, params: Mapping[str, Any] | None = None
 ) -> list[dict[str, Any]]:
-    with conn.cursor(row_factory=dict_row) as cur:
+    # A savepoint (or a transaction, in autocommit) per query: a failed query never aborts the caller's
+    # transaction, so the checks after it still run.
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         cur.execute(get_query(query), dict(params or {}))
-        return cur.fetchall()
+        return cur.fetchall() if cur.description is not None else []
 
 
 _SETTINGS_HINT = (
@@ -70,17 +88,42 @@ _SETTINGS_HINT = (
 )
 
 
+def _could_not_check(name: str, exc: psycopg.Error, conn: psycopg.Connection[Any]) -> Check:
+    error = translate_error(exc, role=conn.info.user)
+    return Check(
+        name, Status.FAIL, f"could not check: {error.message}", "fix the error above, then re-run doctor"
+    )
+
+
 def run_doctor(conn: psycopg.Connection[Any]) -> list[Check]:
-    """Run every check that this role can run. Needs an autocommit connection or an open transaction."""
-    facts = _fetch(conn, "doctor_facts")[0]
+    """Run every check that this role can run. Needs an autocommit connection or an open transaction.
+
+    Never raises for a database error: it becomes a FAIL line (the connection's search_path is put back).
+    """
+    try:
+        with pinned_search_path(conn):
+            return _run_checks(conn)
+    except psycopg.Error as exc:
+        return [_could_not_check("connection", exc, conn)]
+
+
+def _run_checks(conn: psycopg.Connection[Any]) -> list[Check]:
+    try:
+        facts = _fetch(conn, "doctor_facts")[0]
+    except psycopg.Error as exc:
+        return [_could_not_check("server facts", exc, conn)]
     checks: list[Check] = []
     privileged = bool(facts["is_superuser"] or facts["reads_all_settings"])
     settings: dict[str, str] = {}
-    if facts["extversion"] is not None and privileged:
+    try:
         settings = {r["name"]: r["setting"] for r in _fetch(conn, "doctor_cron_settings")}
+    except psycopg.Error as exc:
+        checks.append(_could_not_check("cron settings", exc, conn))
     checks.append(_preload(facts))
-    checks.append(_extension(facts))
+    checks.append(_extension(facts, settings))
     if facts["extversion"] is None:
+        if facts["launcher_database"] is not None or settings.get("cron.database_name"):
+            checks.append(_database_name(facts, settings))
         return checks
     checks.append(_launcher(facts))
     checks.append(_database_name(facts, settings))
@@ -88,6 +131,7 @@ def run_doctor(conn: psycopg.Connection[Any]) -> list[Check]:
     checks.append(_execution_mode(settings, privileged))
     checks.append(_max_running_jobs(facts, settings, privileged))
     checks.append(_log_run(settings, privileged))
+    engine_version = _engine_version(conn, facts, checks)
     if not facts["cron_usage"]:
         checks.append(
             Check(
@@ -98,13 +142,210 @@ def run_doctor(conn: psycopg.Connection[Any]) -> list[Check]:
             )
         )
         return checks
-    jobs = _fetch(conn, "doctor_jobs")
-    scope = "all jobs" if facts["is_superuser"] else "only this role's jobs (row security)"
-    checks.append(_dropped_roles(jobs, scope))
-    checks.append(_databases(jobs, scope))
-    checks.append(_commands(jobs, settings, scope))
-    checks.extend(_history(conn, facts, scope))
+    if facts["has_engine_schema"]:
+        try:
+            checks.extend(_engine_job(conn, facts, engine_version))
+        except psycopg.Error as exc:
+            checks.append(_could_not_check("engine job", exc, conn))
+    scope = "all jobs" if facts["sees_all_jobs"] else "only this role's jobs (row security)"
+    try:
+        jobs = _fetch(conn, "doctor_jobs")
+    except psycopg.Error as exc:
+        checks.append(_could_not_check("jobs", exc, conn))
+    else:
+        checks.append(_dropped_roles(jobs, scope))
+        checks.append(_databases(jobs, scope))
+        checks.append(_commands(jobs, settings, scope))
+    try:
+        checks.extend(_history(conn, facts, scope))
+    except psycopg.Error as exc:
+        checks.append(_could_not_check("history", exc, conn))
     return checks
+
+
+def _engine_version(
+    conn: psycopg.Connection[Any], facts: Mapping[str, Any], checks: list[Check]
+) -> int | None:
+    """Add the "engine schema" check; return the installed version when it could be read."""
+    latest = max((m.version for m in migrations()), default=0)
+    owner = facts["engine_owner"]
+    if not facts["has_engine_schema"]:
+        checks.append(
+            Check(
+                "engine schema",
+                Status.WARN,
+                "the pgcron engine schema is not installed: pushdown runs, job timeouts, apply records and "
+                "the engine job need it",
+                "pgcron schema install --dsn <this database>, as the role that should own the engine "
+                "(a superuser or the provider's admin role)",
+            )
+        )
+        return None
+    if not facts["engine_version_readable"]:
+        checks.append(
+            Check(
+                "engine schema",
+                Status.SKIP,
+                f"installed (owner {owner}); its version is {_UNKNOWN}",
+                f"GRANT USAGE ON SCHEMA pgcron TO {facts['current_user']} (as {owner}), or re-run "
+                "`pgcron schema install`, which grants it",
+            )
+        )
+        return None
+    try:
+        rows = _fetch(conn, "doctor_engine_version")
+    except psycopg.Error as exc:
+        checks.append(_could_not_check("engine schema", exc, conn))
+        return None
+    version = rows[0]["version"] if rows else None
+    if version is None:
+        checks.append(
+            Check(
+                "engine schema",
+                Status.WARN,
+                "the pgcron schema exists but records no migration (an interrupted install)",
+                f"pgcron schema install (as {owner})",
+            )
+        )
+        return None
+    version = int(version)
+    if version < latest:
+        checks.append(
+            Check(
+                "engine schema",
+                Status.WARN,
+                f"version {version} of {latest}: {latest - version} migration(s) pending",
+                f"pgcron schema install (as {owner}, or a superuser)",
+            )
+        )
+    elif version > latest:
+        checks.append(
+            Check(
+                "engine schema",
+                Status.WARN,
+                f"version {version} is newer than this pgcron ({latest})",
+                "upgrade pgcron on this machine",
+            )
+        )
+    else:
+        checks.append(Check("engine schema", Status.PASS, f"version {version} (owner {owner})"))
+    return version
+
+
+def _engine_job(
+    conn: psycopg.Connection[Any], facts: Mapping[str, Any], engine_version: int | None
+) -> list[Check]:
+    """The engine job exists, is active, runs its one command as the engine owner, and its runs succeed."""
+    owner, user = facts["engine_owner"], facts["current_user"]
+    repair = f"pgcron schema install (as {owner} or a superuser) restores it"
+    if not (facts["sees_all_jobs"] or user == owner):
+        return [
+            Check(
+                "engine job",
+                Status.SKIP,
+                f"{ENGINE_JOB} runs as {owner}, and cron.job shows each role only its own jobs",
+                f"run doctor as {owner} or a superuser",
+            )
+        ]
+    jobs = _fetch(conn, "doctor_engine_jobs")
+    checks: list[Check] = []
+    named = [j for j in jobs if j["jobname"] == ENGINE_JOB]
+    mine = [j for j in named if j["username"] == owner]
+    impostors = [f"{_name(j)} runs as {j['username']!r}" for j in named if j["username"] != owner]
+    if not mine:
+        checks.append(
+            Check(
+                "engine job",
+                Status.FAIL,
+                f"{ENGINE_JOB} does not exist (as {owner}): pushdown timeouts and clean-up, job timeouts "
+                "and the engine's own history purge do not run",
+                repair,
+                tuple(impostors),
+            )
+        )
+    else:
+        job = mine[0]
+        wrong: list[str] = []
+        if not job["active"]:
+            wrong.append("it is inactive")
+        if job["command"].strip() != ENGINE_JOB_COMMAND:
+            wrong.append(f"its command is not {ENGINE_JOB_COMMAND!r}")
+        if job["database"] != facts["current_database"]:
+            wrong.append(f"it runs in database {job['database']!r}, not {facts['current_database']!r}")
+        if job["schedule"] not in _ENGINE_SCHEDULES:
+            wrong.append(f"its schedule is {job['schedule']!r}, not {_ENGINE_SCHEDULES[0]!r}")
+        if wrong:
+            checks.append(
+                Check("engine job", Status.FAIL, f"{_name(job)} was altered: {'; '.join(wrong)}", repair)
+            )
+        elif impostors:
+            checks.append(
+                Check(
+                    "engine job",
+                    Status.WARN,
+                    f"{_name(job)} runs as {owner}; another job of the same name runs as another role",
+                    "unschedule the other job (only the one of the engine owner is the engine's)",
+                    tuple(impostors),
+                )
+            )
+        else:
+            checks.append(
+                Check(
+                    "engine job",
+                    Status.PASS,
+                    f"{_name(job)}: active, {ENGINE_JOB_COMMAND}, every {job['schedule']}, as {owner}",
+                )
+            )
+        checks.append(_engine_runs(conn, job))
+    leftovers = [j for j in jobs if j["jobname"] == LEGACY_TIMEOUT_JOB]
+    if leftovers and engine_version is not None and engine_version >= _MERGED_IN_VERSION:
+        checks.append(
+            Check(
+                "leftover engine job",
+                Status.WARN,
+                f"{LEGACY_TIMEOUT_JOB} still exists: migration 0004 merged it into {ENGINE_JOB}, so it only "
+                "adds run rows",
+                f"pgcron schema install removes it (as {owner}), or SELECT cron.unschedule(jobid) for "
+                "the jobids below",
+                tuple(f"{_name(j)} as {j['username']!r}" for j in leftovers),
+            )
+        )
+    return checks
+
+
+def _engine_runs(conn: psycopg.Connection[Any], job: Mapping[str, Any]) -> Check:
+    if not job["active"]:
+        return Check("engine job runs", Status.SKIP, f"{_name(job)} is inactive: it does not run")
+    runs = _fetch(conn, "doctor_engine_runs", {"jobid": job["jobid"]})
+    if not runs:
+        return Check(
+            "engine job runs",
+            Status.WARN,
+            f"no run of {_name(job)} finished in the last 10 minutes",
+            "if the job was just (re)created, check again in a few seconds; otherwise see the launcher "
+            "check, cron.log_run and the server log",
+        )
+    failed = [r for r in runs if r["status"] == "failed"]
+    last = runs[0]
+    message = " ".join(str(last["return_message"] or "").split())[:300]
+    if len(failed) == len(runs):
+        return Check(
+            "engine job runs",
+            Status.FAIL,
+            f"all {len(runs)} run(s) of {_name(job)} in the last 10 minutes failed; the last: {message}",
+            "fix the error above; `pgcron schema install` re-creates the engine's functions and job",
+        )
+    if last["status"] == "failed":
+        return Check(
+            "engine job runs",
+            Status.WARN,
+            f"{len(failed)} of {len(runs)} run(s) in the last 10 minutes failed, the last one too: {message}",
+            "check the server log for the engine job's warnings",
+        )
+    detail = f"{len(runs)} run(s) in the last 10 minutes, the last one succeeded"
+    if failed:
+        detail += f" ({len(failed)} failed)"
+    return Check("engine job runs", Status.PASS, detail)
 
 
 def _preload(facts: Mapping[str, Any]) -> Check:
@@ -132,19 +373,38 @@ def _preload(facts: Mapping[str, Any]) -> Check:
     return Check(
         "preload",
         Status.SKIP,
-        "shared_preload_libraries is not readable and no launcher is visible",
+        f"shared_preload_libraries: {_UNKNOWN}, and no launcher is visible",
         _SETTINGS_HINT,
     )
 
 
-def _extension(facts: Mapping[str, Any]) -> Check:
+def _extension(facts: Mapping[str, Any], settings: Mapping[str, str]) -> Check:
     ext, default = facts["extversion"], facts["default_version"]
+    here = facts["current_database"]
     if ext is None:
+        elsewhere = settings.get("cron.database_name") or facts["launcher_database"]
+        if elsewhere is not None and elsewhere != here:
+            return Check(
+                "extension",
+                Status.FAIL,
+                f"pg_cron is not installed in database {here!r}: it runs in database {elsewhere!r}",
+                f"connect to database {elsewhere!r} (pg_cron keeps all jobs of the server there)",
+            )
+        if not facts["extension_available"]:
+            return Check(
+                "extension",
+                Status.FAIL,
+                f"pg_cron is not installed in database {here!r}, and the server has no pg_cron package",
+                "install the pg_cron package for this PostgreSQL version (e.g. postgresql-17-cron), add "
+                "pg_cron to shared_preload_libraries, restart, then CREATE EXTENSION pg_cron",
+            )
         return Check(
             "extension",
             Status.FAIL,
-            f"pg_cron is not installed in database {facts['current_database']}",
-            "CREATE EXTENSION pg_cron in the database named by cron.database_name (and connect there)",
+            f"pg_cron is not installed in database {here!r}",
+            "if pg_cron runs in another database of this server (cron.database_name; ask a superuser: "
+            "SHOW cron.database_name), connect there; otherwise CREATE EXTENSION pg_cron in the database "
+            "named by cron.database_name",
         )
     if default is not None and default != ext:
         return Check(
@@ -199,13 +459,7 @@ def _database_name(facts: Mapping[str, Any], settings: Mapping[str, str]) -> Che
 def _privileges(facts: Mapping[str, Any]) -> Check:
     user = facts["current_user"]
     if facts["is_superuser"]:
-        engine = "" if facts["has_engine_schema"] else "; the pgcron engine schema is not installed"
-        return Check(
-            "privileges",
-            Status.WARN if engine else Status.PASS,
-            f"{user} is a superuser{engine}",
-            "pgcron schema install" if engine else "",
-        )
+        return Check("privileges", Status.PASS, f"{user} is a superuser")
     missing = []
     if not facts["cron_usage"]:
         missing.append("USAGE on schema cron")
@@ -229,7 +483,7 @@ def _privileges(facts: Mapping[str, Any]) -> Check:
 def _execution_mode(settings: Mapping[str, str], privileged: bool) -> Check:
     if not privileged:
         return Check(
-            "execution mode", Status.SKIP, "cron.use_background_workers is not readable", _SETTINGS_HINT
+            "execution mode", Status.SKIP, f"cron.use_background_workers: {_UNKNOWN}", _SETTINGS_HINT
         )
     bgw = settings.get("cron.use_background_workers") == "on"
     if bgw:
@@ -247,7 +501,7 @@ def _execution_mode(settings: Mapping[str, str], privileged: bool) -> Check:
 
 def _max_running_jobs(facts: Mapping[str, Any], settings: Mapping[str, str], privileged: bool) -> Check:
     if not privileged or "cron.max_running_jobs" not in settings:
-        return Check("max_running_jobs", Status.SKIP, "cron.max_running_jobs is not readable", _SETTINGS_HINT)
+        return Check("max_running_jobs", Status.SKIP, f"cron.max_running_jobs: {_UNKNOWN}", _SETTINGS_HINT)
     running = int(settings["cron.max_running_jobs"])
     workers, parallel = int(facts["max_worker_processes"]), int(facts["max_parallel_workers"])
     if settings.get("cron.use_background_workers") == "on":
@@ -286,7 +540,7 @@ def _max_running_jobs(facts: Mapping[str, Any], settings: Mapping[str, str], pri
 
 def _log_run(settings: Mapping[str, str], privileged: bool) -> Check:
     if not privileged or "cron.log_run" not in settings:
-        return Check("log_run", Status.SKIP, "cron.log_run is not readable", _SETTINGS_HINT)
+        return Check("log_run", Status.SKIP, f"cron.log_run: {_UNKNOWN}", _SETTINGS_HINT)
     if settings["cron.log_run"] != "on":
         return Check(
             "log_run",

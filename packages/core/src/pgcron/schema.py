@@ -18,10 +18,10 @@ from datetime import datetime
 from typing import Any
 
 from pgcron._db import Database
-from pgcron.errors import PgCronError
+from pgcron.errors import PermissionDenied, PgCronError
 from pgcron.sql import Migration, migrations
 
-__all__ = ["AppliedVersion", "SchemaStatus", "catalog", "install", "status"]
+__all__ = ["AppliedVersion", "SchemaStatus", "catalog", "ensure_maintenance_job", "install", "status"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,8 @@ class SchemaStatus:
     applied: tuple[AppliedVersion, ...]
     available: tuple[Migration, ...] = field(repr=False)
     notify_trigger: bool = False
+    #: The jobid of ``pgcron:maintenance`` after ``install`` restored it (None: not checked, or before 0004).
+    maintenance_jobid: int | None = None
 
     @property
     def current(self) -> int | None:
@@ -74,6 +76,7 @@ class SchemaStatus:
             "latest": self.latest,
             "up_to_date": self.up_to_date,
             "notify_trigger": self.notify_trigger,
+            "maintenance_jobid": self.maintenance_jobid,
             "applied": [
                 {
                     "version": a.version,
@@ -104,12 +107,13 @@ def _applied(db: Database) -> tuple[AppliedVersion, ...]:
     )
 
 
-def _status(db: Database) -> SchemaStatus:
+def _status(db: Database, *, maintenance_jobid: int | None = None) -> SchemaStatus:
     trigger = db.fetch_one("notify_trigger_installed")
     return SchemaStatus(
         applied=_applied(db),
         available=tuple(migrations()),
         notify_trigger=bool(trigger and trigger["installed"]),
+        maintenance_jobid=maintenance_jobid,
     )
 
 
@@ -124,17 +128,45 @@ def status(target: Any) -> SchemaStatus:
 
 
 def install(target: Any, *, upto: int | None = None) -> SchemaStatus:
-    """Apply every pending migration (up to ``upto``), each in its own locked transaction; safe to re-run."""
+    """Apply every pending migration (up to ``upto``), each in its own locked transaction; safe to re-run.
+
+    Then restore the engine job: ``pgcron.ensure_maintenance_job()`` (migration 0004 on) re-creates a deleted
+    ``pgcron:maintenance``, re-activates it and resets its schedule, command and role. So re-running install
+    repairs an engine job that was unscheduled or altered.
+    """
     db, owned = _database(target)
     try:
         for migration in migrations():
             if upto is not None and migration.version > upto:
                 break
             apply_migration(db, migration)
-        return _status(db)
+        return _status(db, maintenance_jobid=ensure_maintenance_job(db))
     finally:
         if owned:
             db.close()
+
+
+def ensure_maintenance_job(db: Database) -> int | None:
+    """Restore ``pgcron:maintenance`` and return its jobid; None when the schema predates migration 0004.
+
+    Raises ``PermissionDenied`` naming the engine owner when this role may not restore it.
+    """
+    with db.transaction():
+        db.fetch_all("schema_lock", {"key": ADVISORY_KEY})
+        state = db.fetch_one("maintenance_job_repair_state")
+        if state is None or not state["present"]:
+            return None
+        if not state["executable"]:
+            owner = state["engine_owner"]
+            raise PermissionDenied(
+                f"only the engine owner ({owner}) or a superuser may restore the engine job "
+                f"pgcron:maintenance: connect as {owner} and run `pgcron schema install`",
+                engine_owner=owner,
+            )
+        row = db.fetch_one("ensure_maintenance_job")
+    jobid = row["jobid"] if row is not None else None
+    logger.info("engine job pgcron:maintenance is jobid %s", jobid)
+    return int(jobid) if jobid is not None else None
 
 
 def apply_migration(db: Database, migration: Migration, *, force: bool = False) -> bool:

@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pgcron.cli.plan import connect, dsn_option, fail, json_option
-from pgcron.doctor import Status, run_doctor
+from pgcron.cli.plan import connect, dsn_option, json_option
+from pgcron.doctor import Check, Status, run_doctor
 from pgcron.errors import PgCronError
 
 _STYLE = {Status.PASS: "green", Status.WARN: "yellow", Status.FAIL: "red", Status.SKIP: "dim"}
@@ -29,9 +29,15 @@ def doctor_cmd(strict: bool, dsn: str, as_json: bool) -> None:
     try:
         with connect(dsn) as conn:
             checks = run_doctor(conn)
-    except PgCronError as exc:
-        fail(exc, as_json)
-        return
+    except PgCronError as exc:  # run_doctor reports database errors as checks: this is the connection
+        checks = [
+            Check(
+                "connection",
+                Status.FAIL,
+                exc.message,
+                "check the DSN (host, port, user, dbname), that the server runs, and pg_hba.conf",
+            )
+        ]
     bad = {Status.FAIL, Status.WARN} if strict else {Status.FAIL}
     if as_json:
         click.echo(json.dumps({"checks": [c.to_dict() for c in checks]}, indent=2))

@@ -39,6 +39,8 @@ def _print(status: engine_schema.SchemaStatus, as_json: bool) -> None:
             else "[yellow]no trigger (waiters poll; install as the table owner)[/]"
         )
     )
+    if status.maintenance_jobid is not None:
+        console.print(f"engine job: [green]pgcron:maintenance[/] (jobid {status.maintenance_jobid})")
 
 
 @click.group("schema")

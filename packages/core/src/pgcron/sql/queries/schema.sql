@@ -2,10 +2,23 @@
 
 -- name: schema_lock
 -- One installer at a time; the lock ends with the transaction. The key is pgcron's own constant.
-SELECT pg_advisory_xact_lock(%(key)s::bigint);
+SELECT pg_catalog.pg_advisory_xact_lock(%(key)s::bigint);
 
 -- name: has_version_table
-SELECT to_regclass('pgcron.schema_version') IS NOT NULL AS present;
+SELECT pg_catalog.to_regclass('pgcron.schema_version') IS NOT NULL AS present;
+
+-- name: maintenance_job_repair_state
+-- pgcron.ensure_maintenance_job() exists from migration 0004 on; only the engine owner or a superuser may run
+-- it (its EXECUTE is revoked from PUBLIC). The owner is named in the message when this role may not.
+SELECT p.oid IS NOT NULL AS present,
+       p.oid IS NOT NULL AND pg_catalog.has_function_privilege(p.oid, 'EXECUTE') AS executable,
+       (SELECT pg_catalog.pg_get_userbyid(n.nspowner) FROM pg_catalog.pg_namespace n WHERE n.nspname = 'pgcron')
+           AS engine_owner
+  FROM (SELECT pg_catalog.to_regprocedure('pgcron.ensure_maintenance_job()')::oid AS oid) p;
+
+-- name: ensure_maintenance_job
+-- (Re)creates pgcron:maintenance as the engine owner, active, with its one command; returns its jobid.
+SELECT pgcron.ensure_maintenance_job() AS jobid;
 
 -- name: applied_versions
 SELECT v.version, v.name, v.installed_at, v.installed_by FROM pgcron.schema_version v ORDER BY v.version;
