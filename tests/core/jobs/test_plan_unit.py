@@ -376,3 +376,17 @@ def test_no_engine_schema_still_plans_and_applies_without_records() -> None:
     result = run_steps(apply_steps(p), seam)
     assert result.created == ("ns:a",) and not result.record_written
     assert not any(q.startswith("jobs_record") or q == "jobs_applied_records" for q in seam.queries)
+
+
+def test_the_cli_prints_the_notes_escaped() -> None:
+    from pgcron.cli.plan import print_plan
+    from rich.console import Console
+
+    p = plan(
+        [JobSpec("report", "* * * * *", "SELECT 1")], [live("ns:report", 7, username="[red]mal\x1b]0;x")]
+    )
+    out = Console(record=True, width=300, emoji=False, highlight=False)
+    print_plan(out, p, wide=True)
+    text = out.export_text()
+    assert "note: job ns:report (jobid 7) of role [red]mal" in text and "not managed by this plan" in text
+    assert "\x1b" not in text
