@@ -307,3 +307,17 @@ def test_purge_never_calls_a_shadowed_builtin(hostile_search_path: tuple[str, st
     result = CliRunner().invoke(cli, ["doctor", "--dsn", dsn])
     assert "Traceback" not in result.output
     assert _calls(dsn, schema) == []
+
+
+def test_install_pins_and_restores_the_search_path(hostile_search_path: tuple[str, str]) -> None:
+    dsn, schema = hostile_search_path
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        before = conn.execute("SHOW search_path").fetchone()
+        assert before is not None and schema in str(before[0])
+        status = install(conn)
+        assert status.up_to_date and status.maintenance_jobid is not None
+        assert conn.execute("SHOW search_path").fetchone() == before
+        checks = {c.name: c for c in run_doctor(conn)}
+        assert checks["engine job"].status is Status.PASS
+        assert conn.execute("SHOW search_path").fetchone() == before
+    assert _calls(dsn, schema) == []

@@ -17,7 +17,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import psycopg
+
+from pgcron._client_base import translate_error
 from pgcron._db import Database
+from pgcron._search_path import pinned_search_path
 from pgcron.errors import PermissionDenied, PgCronError
 from pgcron.sql import Migration, migrations
 
@@ -136,11 +140,18 @@ def install(target: Any, *, upto: int | None = None) -> SchemaStatus:
     """
     db, owned = _database(target)
     try:
-        for migration in migrations():
-            if upto is not None and migration.version > upto:
-                break
-            apply_migration(db, migration)
-        return _status(db, maintenance_jobid=ensure_maintenance_job(db))
+        # One connection for the whole install, its search_path pinned: the installer is privileged, and a
+        # schema on its usual path that another role can write must not shadow a built-in the migrations or
+        # these queries call (each migration also qualifies its calls).
+        with db.connection() as conn, pinned_search_path(conn):
+            for migration in migrations():
+                if upto is not None and migration.version > upto:
+                    break
+                apply_migration(db, migration)
+            jobid = ensure_maintenance_job(db)
+            return _status(db, maintenance_jobid=jobid)
+    except psycopg.Error as exc:  # from pinning or restoring the search_path
+        raise translate_error(exc) from exc
     finally:
         if owned:
             db.close()

@@ -1,4 +1,5 @@
--- Named queries of the engine-schema runner (pgcron.schema).
+-- Named queries of the engine-schema runner (pgcron.schema). The installer is privileged: built-ins are
+-- schema-qualified, and pgcron.schema pins search_path = pg_catalog, pg_temp while it installs.
 
 -- name: schema_lock
 -- One installer at a time; the lock ends with the transaction. The key is pgcron's own constant.
@@ -39,20 +40,20 @@ SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
 -- columns, constraints, indexes, policies, functions (with a hash of their body), privileges, the trigger on
 -- cron.job_run_details and the engine's own pg_cron jobs. OIDs and timestamps are left out on purpose.
 SELECT 'relation' AS kind, c.relname AS name,
-       concat_ws(' ', c.relkind, c.relrowsecurity, c.relacl::text) AS definition
+       pg_catalog.concat_ws(' ', c.relkind, c.relrowsecurity, c.relacl::text) AS definition
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname = 'pgcron'
 UNION ALL
 SELECT 'column', c.relname || '.' || a.attname,
-       concat_ws(' ', format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attidentity, a.attnum,
-                 pg_get_expr(d.adbin, d.adrelid))
+       pg_catalog.concat_ws(' ', pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attidentity, a.attnum,
+                 pg_catalog.pg_get_expr(d.adbin, d.adrelid))
   FROM pg_catalog.pg_attribute a
   JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
  WHERE n.nspname = 'pgcron' AND a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'v', 'p')
 UNION ALL
-SELECT 'constraint', c.relname || '.' || k.conname, pg_get_constraintdef(k.oid)
+SELECT 'constraint', c.relname || '.' || k.conname, pg_catalog.pg_get_constraintdef(k.oid)
   FROM pg_catalog.pg_constraint k
   JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -61,24 +62,24 @@ UNION ALL
 SELECT 'index', i.indexname, i.indexdef FROM pg_catalog.pg_indexes i WHERE i.schemaname = 'pgcron'
 UNION ALL
 SELECT 'policy', p.tablename || '.' || p.policyname,
-       concat_ws(' ', p.cmd, p.permissive, p.roles::text, p.qual, p.with_check)
+       pg_catalog.concat_ws(' ', p.cmd, p.permissive, p.roles::text, p.qual, p.with_check)
   FROM pg_catalog.pg_policies p WHERE p.schemaname = 'pgcron'
 UNION ALL
 SELECT 'function', p.oid::regprocedure::text,
-       concat_ws(' ', p.prokind, p.prosecdef, p.provolatile, pg_get_function_result(p.oid), p.proconfig::text,
-                 p.proacl::text, md5(p.prosrc))
+       pg_catalog.concat_ws(' ', p.prokind, p.prosecdef, p.provolatile, pg_catalog.pg_get_function_result(p.oid), p.proconfig::text,
+                 p.proacl::text, pg_catalog.md5(p.prosrc))
   FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
  WHERE n.nspname = 'pgcron'
 UNION ALL
 SELECT 'schema', n.nspname, n.nspacl::text FROM pg_catalog.pg_namespace n WHERE n.nspname = 'pgcron'
 UNION ALL
-SELECT 'trigger', t.tgname, pg_get_triggerdef(t.oid)
+SELECT 'trigger', t.tgname, pg_catalog.pg_get_triggerdef(t.oid)
   FROM pg_catalog.pg_trigger t
   JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname = 'cron' AND c.relname = 'job_run_details' AND NOT t.tgisinternal
 UNION ALL
-SELECT 'cron_job', j.jobname::text, concat_ws(' ', j.schedule, j.command, j.active)
+SELECT 'cron_job', j.jobname::text, pg_catalog.concat_ws(' ', j.schedule, j.command, j.active)
   FROM cron.job j
- WHERE starts_with(j.jobname::text, 'pgcron:') AND NOT starts_with(j.jobname::text, 'pgcron:run:')
+ WHERE pg_catalog.starts_with(j.jobname::text, 'pgcron:') AND NOT pg_catalog.starts_with(j.jobname::text, 'pgcron:run:')
 ORDER BY 1, 2, 3;
