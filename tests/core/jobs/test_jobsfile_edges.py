@@ -7,6 +7,7 @@ read of a file outside the jobs file's directory.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -291,7 +292,8 @@ def test_sql_file_must_stay_inside_the_directory(jobs_dir: Path, sql_file: str, 
 
 
 def test_sql_file_parse_errors_do_not_quote_the_file(jobs_dir: Path) -> None:
-    (jobs_dir / "sql" / "bad.sql").write_text("SELEC TOPSECRET-CONTENT FROM nowhere")
+    # PostgreSQL's parser quotes the token it stopped at ('syntax error at or near "TOPSECRET"').
+    (jobs_dir / "sql" / "bad.sql").write_text("TOPSECRET-CONTENT is not SQL")
     error = _load_with_sql_file(jobs_dir, "sql/bad.sql")
     assert "not valid SQL" in _problems(error)["sql_file"]
 
@@ -347,3 +349,13 @@ def test_purge_history_api_refuses_before_touching_the_connection(
     args: dict[str, object] = {"older_than": timedelta(days=7), **kwargs}
     with pytest.raises(InvalidPurge, match=expected):
         purge_history(None, **args)  # type: ignore[arg-type]  # never reached: refused first
+
+
+@pytest.mark.parametrize("field", ["command", "database", "username", "description"])
+def test_nul_characters_are_refused_before_they_reach_postgres(field: str) -> None:
+    job = {"name": "a", "schedule": "@daily", "command": "SELECT 1", field: "x\x00y"}
+    if field == "command":
+        job["command"] = "SELECT 1 -- \x00"
+    with pytest.raises(JobsFileError) as caught:
+        parse_jobs_document(json.dumps({"namespace": "shop", "jobs": [job]}), fmt="yaml")
+    assert field in _problems(caught.value)

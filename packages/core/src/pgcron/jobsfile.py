@@ -486,8 +486,8 @@ class _Validator:
             except InvalidDuration as exc:
                 self.problem(label, "timeout", exc.message)
         description = raw.get("description")
-        if description is not None and not isinstance(description, str):
-            self.problem(label, "description", "must be a string")
+        if description is not None and (not isinstance(description, str) or "\x00" in description):
+            self.problem(label, "description", "must be a string (without NUL characters)")
         tags = self.tags(merged.get("tags", []), label)
         if len(self.problems) > before:
             return None
@@ -590,6 +590,9 @@ class _Validator:
             return None
         if not isinstance(value, str) or not value:
             self.problem(label, key, f"must be a non-empty string, got {value!r}")
+            return None
+        if "\x00" in value:
+            self.problem(label, key, "contains a NUL character, which PostgreSQL cannot store; remove it")
             return None
         return value
 
