@@ -282,6 +282,30 @@ def hostile_search_path(engine_dsn: str) -> Iterator[tuple[str, str]]:
             conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(ident))
 
 
+_OLD_RUNS = (
+    "INSERT INTO cron.job_run_details (jobid, runid, database, username, command, status, return_message,"
+    " start_time, end_time)"
+    " SELECT %(jobid)s, nextval('cron.runid_seq'), current_database(), current_user, 'SELECT 1', 'succeeded',"
+    " '1 row', now() - %(age)s::interval, now() - %(age)s::interval FROM generate_series(1, %(n)s)"
+)
+
+
+def _job(conn: psycopg.Connection[Any], name: str) -> int:
+    row = conn.execute(
+        "SELECT cron.schedule_in_database(%s::text, '0 0 31 2 *', 'SELECT 1', current_database()::text,"
+        " NULL, false)",
+        (name,),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _runs(conn: psycopg.Connection[Any], jobid: int) -> int:
+    row = conn.execute("SELECT count(*) FROM cron.job_run_details WHERE jobid = %s", (jobid,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 def _calls(dsn: str, schema: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(dsn, autocommit=True) as conn:
         return conn.execute(sql.SQL("SELECT fn, who FROM {}.log").format(sql.Identifier(schema))).fetchall()
@@ -294,16 +318,27 @@ def test_purge_never_calls_a_shadowed_builtin(hostile_search_path: tuple[str, st
         conn.execute("SELECT array_agg(x) FROM (VALUES (1::bigint)) v(x)")
         assert _calls(dsn, schema), "the hostile array_agg(bigint) should shadow the built-in"
         conn.execute(sql.SQL("TRUNCATE {}.log").format(sql.Identifier(schema)))
-        conn.execute("SELECT cron.schedule(%s, '0 0 31 2 *', 'SELECT 1')", (f"{namespace}:a",))
+        mine = _job(conn, f"{namespace}:a")
+        other = _job(conn, f"{namespace}outside")  # not in the namespace: its runs stay
+        for jobid, n, age in ((mine, 30, "10 days"), (mine, 3, "1 hour"), (other, 5, "10 days")):
+            conn.execute(_OLD_RUNS, {"jobid": jobid, "n": n, "age": age})
         before = conn.execute("SHOW search_path").fetchone()
-        purge_history(conn, parse_duration("7d"), job_prefix=f"{namespace}:", dry_run=True)
-        purge_history(conn, parse_duration("7d"), job_prefix=f"{namespace}:")
-        purge_history(conn, parse_duration("7d"), job_prefix="t_no_such_namespace:")
+        dry = purge_history(conn, parse_duration("7d"), job_prefix=f"{namespace}:", dry_run=True)
+        assert dry.deleted == 30
+        done = purge_history(conn, parse_duration("7d"), batch=7, job_prefix=f"{namespace}:")
+        assert done.deleted == 30 and done.batches >= 2
+        assert purge_history(conn, parse_duration("7d"), job_prefix="t_no_such_namespace:").deleted == 0
         assert conn.execute("SHOW search_path").fetchone() == before  # the caller's path is put back
+        assert (_runs(conn, mine), _runs(conn, other)) == (3, 5)
+        conn.execute(_OLD_RUNS, {"jobid": mine, "n": 4, "age": "10 days"})
     result = CliRunner().invoke(
         cli, ["history", "purge", "--older-than", "7d", "--namespace", namespace, "--dsn", dsn]
     )
     assert result.exit_code == 0, result.output
+    assert "deleted 4 run rows" in result.output
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        assert (_runs(conn, mine), _runs(conn, other)) == (3, 5)
+        conn.execute("DELETE FROM cron.job_run_details WHERE jobid = %s", (other,))
     result = CliRunner().invoke(cli, ["doctor", "--dsn", dsn])
     assert "Traceback" not in result.output
     assert _calls(dsn, schema) == []

@@ -179,7 +179,8 @@ def _purge(
 def index_status(conn: psycopg.Connection[Any]) -> IndexStatus:
     """Which ``(jobid, …)`` indexes ``cron.job_run_details`` has and whether this role may add one."""
     try:
-        rows = _fetch(conn, "history_index_status")
+        with pinned_search_path(conn):
+            rows = _fetch(conn, "history_index_status")
     except psycopg.Error as exc:
         raise translate_error(exc, role=conn.info.user) from exc
     if not rows:
