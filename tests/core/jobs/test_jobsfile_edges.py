@@ -359,3 +359,12 @@ def test_nul_characters_are_refused_before_they_reach_postgres(field: str) -> No
     with pytest.raises(JobsFileError) as caught:
         parse_jobs_document(json.dumps({"namespace": "shop", "jobs": [job]}), fmt="yaml")
     assert field in _problems(caught.value)
+
+
+async def test_pushdown_key_longer_than_200_characters_is_refused_before_connecting() -> None:
+    # Row 15: a 2.7 kB key used to reach the server's unique index and end in "lost the connection".
+    from pgcron.pushdown.service import AsyncPushdown
+
+    pushdown = AsyncPushdown("host=/nonexistent-socket-dir connect_timeout=1")
+    with pytest.raises(PgCronError, match="at most 200"):
+        await pushdown.submit("SELECT 1", key="k" * 2_700)
