@@ -70,6 +70,7 @@ def held(
     conn = connect(c.mallory, autocommit=False)
     got: list[str] = []
     try:
+        conn.execute("SELECT 1")  # opens the transaction: each statement below is a savepoint inside it
         for stmt, params in statements:
             try:
                 with conn.transaction():  # a savepoint: a refused statement keeps the earlier locks

@@ -37,8 +37,9 @@ pytestmark = pytest.mark.integration
 
 
 def alice_runs(c: Cluster, command: str, key: str | None = None) -> pgcron.Run:
+    """Alice's submit and wait, bounded (a re-attached run that never ends fails this test only)."""
     with pgcron.Client.connect(c.alice) as client:
-        return client.run_now(command, key=key, timeout=60)
+        return client.wait(client.submit(command, key=key), timeout=60)
 
 
 def assert_ran_once_as_alice(c: Cluster, run: pgcron.Run, token: str) -> None:
@@ -141,7 +142,7 @@ def test_execute_submission_of_alices_id_runs_nothing(cluster: Cluster, token: s
 
 
 def _claimed(c: Cluster, submission_id: int) -> bool:
-    row = query_one(c.dsn, "SELECT s::jsonb FROM pgcron.submission s WHERE s.id = %s", (submission_id,))
+    row = query_one(c.dsn, "SELECT to_jsonb(s) FROM pgcron.submission s WHERE s.id = %s", (submission_id,))
     return row is not None and bool(row[0].get("claimed_at") or row[0].get("claimed_pid"))
 
 

@@ -13,7 +13,7 @@ from pgcron.history import purge_history
 from pgcron.models import JobSpec
 from psycopg import sql
 
-from .conftest import MALLORY, Cluster, attempt, connect, is_superuser, query_all
+from .conftest import MALLORY, Cluster, attempt, connect, is_superuser, query_all, superuser_job
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +51,8 @@ def shadows(cluster: Cluster) -> Iterator[Callable[[], None]]:
 
 
 def test_purge_history_procedure(cluster: Cluster, namespace: str, shadows: Callable[[], None]) -> None:
-    """Row 7: `CALL pgcron.purge_history(..., <prefix>)` (array_agg(bigint))."""
+    """Row 7: `CALL pgcron.purge_history(..., <prefix>)` (array_agg(bigint) over the prefix's jobs)."""
+    superuser_job(cluster, f"{namespace}:kept")
     shadows()
     with connect(cluster.dsn) as conn:
         conn.execute("CALL pgcron.purge_history(interval '1 day', 10000, %s)", (f"{namespace}:",))
@@ -60,6 +61,7 @@ def test_purge_history_procedure(cluster: Cluster, namespace: str, shadows: Call
 
 def test_history_purge_namespace(cluster: Cluster, namespace: str, shadows: Callable[[], None]) -> None:
     """Row 7: `pgcron history purge --namespace` (its job-prefix query calls array_agg(bigint))."""
+    superuser_job(cluster, f"{namespace}:kept")
     shadows()
     with connect(cluster.dsn) as conn:
         purge_history(conn, timedelta(days=1), job_prefix=f"{namespace}:")
@@ -76,7 +78,8 @@ def test_apply_prune(cluster: Cluster, namespace: str, shadows: Callable[[], Non
 
 
 def test_apply_create(cluster: Cluster, namespace: str, shadows: Callable[[], None]) -> None:
-    """Row 7 (next attack): `pgcron apply` creating jobs (unnest over text[] arrays)."""
+    """Row 7 (next attack): `pgcron apply` creating jobs (unnest over text[] arrays; the multi-argument
+    `unnest(a, b, …)` in FROM resolves to pg_catalog.unnest, so this one held before 0004 too)."""
     shadows()
     with pgcron.Client.connect(cluster.dsn) as client:
         client.apply(client.plan([JobSpec("new", "0 0 1 1 *", "SELECT 1")], namespace=namespace))
