@@ -41,6 +41,8 @@ def _print_state(data: dict[str, Any], as_json: bool) -> None:
         "name",
         "running",
         "route",
+        "managed",
+        "admin_role",
         "dsn",
         "server_version",
         "pg_cron_version",
@@ -87,6 +89,13 @@ def dev() -> None:
 )
 @click.option("--timezone", default=None, help="cron.timezone (pg_cron >= 1.5), e.g. Europe/Berlin.")
 @click.option("--no-env", is_flag=True, help="Ignore PGCRON_DSN / PGCRON_14_DSN; always use a local server.")
+@click.option(
+    "--managed",
+    type=click.Choice(["rds", "cloudsql", "azure", "supabase", "neon"]),
+    default=None,
+    help="Emulate a managed provider: its superuser owns pg_cron, you get its non-superuser admin role, "
+    "its fixed settings (mode, slots, time zone). See docs/managed-postgres.md.",
+)
 @_json_option
 def up_cmd(
     name: str,
@@ -96,11 +105,17 @@ def up_cmd(
     mode: str,
     timezone: str | None,
     no_env: bool,
+    managed: str | None,
     as_json: bool,
 ) -> None:
     """Start the dev server (idempotent: a running one is reused) and print its DSN."""
     from pgcron import dev as devserver
 
+    if managed is not None and mode != "bgw":
+        make_console(stderr=True).print(
+            f"[red]error:[/] --managed {managed} fixes the execution mode as the provider does; drop --mode"
+        )
+        sys.exit(2)
     try:
         state = devserver.up(
             name,
@@ -110,6 +125,7 @@ def up_cmd(
             background_workers=mode == "bgw",
             timezone=timezone,
             use_env=not no_env,
+            managed=managed,
         )
     except DevServerError as exc:
         _fail(exc)
@@ -191,8 +207,16 @@ def status_cmd(name: str, all_: bool, as_json: bool) -> None:
 
 @dev.command("url")
 @_name_option
-def url_cmd(name: str) -> None:
-    """Print the DSN of a running dev server (for `export PGCRON_DSN=$(pgcron dev url)`)."""
+@click.option(
+    "--superuser",
+    is_flag=True,
+    help="Managed flavours: the provider superuser's DSN (Unix socket; for test harnesses only).",
+)
+def url_cmd(name: str, superuser: bool) -> None:
+    """Print the DSN of a running dev server (for `export PGCRON_DSN=$(pgcron dev url)`).
+
+    On a managed flavour this is the customer admin role's DSN; --superuser gives the provider's.
+    """
     from pgcron import dev as devserver
 
     try:
@@ -206,7 +230,7 @@ def url_cmd(name: str) -> None:
             f"`pgcron dev up --name {safe(name)}`"
         )
         sys.exit(2)
-    click.echo(state.dsn)
+    click.echo(state.superuser_dsn or state.dsn if superuser else state.dsn)
 
 
 @dev.command("psql", context_settings={"ignore_unknown_options": True})

@@ -70,6 +70,46 @@ def status_command(dsn: str, as_json: bool) -> None:
         sys.exit(1)
 
 
+@schema_group.command("grant")
+@click.argument("role")
+@dsn_option
+@click.option("--dry-run", is_flag=True, help="Print the statements without running them.")
+@json_option
+def grant_command(role: str, dsn: str, dry_run: bool, as_json: bool) -> None:
+    """Grant ROLE what it needs to push down and to apply its own namespace; print the statements.
+
+    Run it as the engine's installer (a provider's admin role on managed PostgreSQL). Exit 1 when ROLE
+    still lacks something it needs (e.g. Neon, where the cron schema's USAGE cannot be passed on).
+    """
+    from pgcron.cli.plan import connect
+    from pgcron.grants import grant_role
+
+    with handle_errors(as_json), connect(dsn) as conn:
+        result = grant_role(conn, role, dry_run=dry_run)
+    if as_json:
+        click.echo(to_json(result.as_dict()))
+    else:
+        console = make_console()
+        for g in result.grants:
+            mark = (
+                "[green]ran[/]"
+                if g.ran
+                else ("[yellow]dry run[/]" if dry_run and not g.note else "[yellow]skipped[/]")
+            )
+            held = "" if dry_run else (" [green]held[/]" if g.held else " [red]not held[/]")
+            console.print(f"{mark}{held}  {safe(g.statement)};  [dim]-- {safe(g.what)}[/]", soft_wrap=True)
+            if g.note:
+                console.print(f"    [yellow]{safe(g.note)}[/]", soft_wrap=True)
+        if not dry_run:
+            console.print(
+                f"[green]{safe(role)} can push down and apply its own namespace[/]"
+                if result.ok
+                else f"[red]{safe(role)} still lacks a privilege pgcron needs (see above)[/]"
+            )
+    if not dry_run and not result.ok:
+        sys.exit(1)
+
+
 def register(group: click.Group) -> None:
     """Add this family's commands to the top-level group."""
     group.add_command(schema_group)

@@ -14,7 +14,8 @@ import os
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pgcron.errors import DevServerError
@@ -124,6 +125,8 @@ class ClusterSettings:
     port: int
     background_workers: bool
     timezone: str | None
+    # Fixed settings of a managed flavour (trusted constants from pgcron.dev._managed), written last.
+    extra: Mapping[str, str] = field(default_factory=dict)
 
 
 class Cluster:
@@ -141,8 +144,11 @@ class Cluster:
     def initialized(self) -> bool:
         return (self.host_data_dir / "PG_VERSION").is_file()
 
-    def init(self) -> None:
-        """initdb with trust auth on 127.0.0.1 (libpq mode connects over localhost) and pg_cron preloaded."""
+    def init(self, *, superuser: str = "postgres", hba: str | None = None) -> None:
+        """initdb with trust auth on 127.0.0.1 (libpq mode connects over localhost) and pg_cron preloaded.
+
+        ``superuser`` is the bootstrap superuser's name; ``hba`` replaces ``pg_hba.conf`` (managed flavours).
+        """
         if self.initialized():
             return
         parent = str(Path(self.data_dir).parent)
@@ -152,7 +158,7 @@ class Cluster:
             "-D",
             self.data_dir,
             "-U",
-            "postgres",
+            superuser,
             "--auth=trust",
             "-E",
             "UTF8",
@@ -167,6 +173,8 @@ class Cluster:
             if int(self.toolchain.pg_version) >= 11:
                 fh.write("jit = off  # never load libLLVM for a dev server\n")
             fh.write(f"unix_socket_directories = '{parent}'\n")
+        if hba is not None:
+            (self.host_data_dir / "pg_hba.conf").write_text(hba, encoding="utf-8")
 
     def configure(self, settings: ClusterSettings) -> None:
         """Rewrite the per-start settings: port, execution mode, cron.timezone."""
@@ -182,6 +190,9 @@ class Cluster:
                     "such as UTC or Europe/Berlin"
                 )
             lines.append(f"cron.timezone = '{settings.timezone}'")
+        if settings.extra:
+            lines.append("# fixed by the managed flavour, as the provider fixes them")
+            lines += [f"{key} = {value}" for key, value in settings.extra.items()]
         path = self.host_data_dir / "pgcron-dev.conf"
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         if self.toolchain.root is None and self.toolchain.run_as is not None:

@@ -27,7 +27,7 @@ from typing import Any, Literal
 import psycopg
 from rich.console import Console
 
-from pgcron.dev import _apt, _docker, _local, _trixie
+from pgcron.dev import _apt, _docker, _local, _managed, _trixie
 from pgcron.dev._cluster import Cluster, ClusterSettings, Toolchain
 from pgcron.dev._locks import file_lock
 from pgcron.dev._paths import check_name, instance_dir, instances_dir
@@ -63,6 +63,11 @@ class ServerState:
     toolchain: dict[str, Any] | None = None
     container: str | None = None
     running: bool = field(default=False)
+    #: Managed flavour (rds, cloudsql, azure, supabase, neon): ``dsn`` is then the customer admin's DSN and
+    #: ``superuser_dsn`` the provider superuser's (through the Unix socket; for test harnesses only).
+    managed: str | None = None
+    superuser_dsn: str | None = None
+    admin_role: str | None = None
 
     @property
     def mode(self) -> str:
@@ -141,8 +146,12 @@ def _probe(dsn: str) -> str | None:
     return None
 
 
-def make_dsn(port: int) -> str:
-    return f"postgresql://postgres@127.0.0.1:{port}/postgres"
+def make_dsn(port: int, user: str = "postgres", database: str = "postgres") -> str:
+    return f"postgresql://{user}@127.0.0.1:{port}/{database}"
+
+
+def _socket_dsn(socket_dir: Path, port: int, user: str, database: str) -> str:
+    return psycopg.conninfo.make_conninfo(host=str(socket_dir), port=port, user=user, dbname=database)
 
 
 def _port_free(port: int) -> bool:
@@ -170,7 +179,8 @@ def _ports_of_other_instances(name: str) -> set[int]:
 
 def _describe_server(state: ServerState) -> None:
     """Fill in versions and mode as the server reports them; create the extension if missing."""
-    with psycopg.connect(state.dsn, connect_timeout=10, autocommit=True) as conn:
+    # cron.* settings are superuser-only: a managed flavour reads them as the provider's superuser.
+    with psycopg.connect(state.superuser_dsn or state.dsn, connect_timeout=10, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_cron")
         row = conn.execute(
             "SELECT current_setting('server_version'), "
@@ -236,11 +246,25 @@ def up(
     timezone: str | None = None,
     use_env: bool = True,
     console: Console | None = None,
+    managed: str | None = None,
 ) -> ServerState:
-    """Bring instance ``name`` up (idempotent) and return its state, with ``running`` True."""
+    """Bring instance ``name`` up (idempotent) and return its state, with ``running`` True.
+
+    ``managed`` (rds, cloudsql, azure, supabase, neon) emulates that provider's privilege model and fixed
+    settings (pgcron.dev._managed); its execution mode and time zone are the provider's, and it always runs
+    a local cluster (never ``PGCRON_DSN`` or Docker).
+    """
     check_name(name)
     if flavour not in FLAVOURS:
         raise DevServerError(f"unknown pg_cron flavour {flavour!r}: use one of {', '.join(FLAVOURS)}")
+    prov = _managed.provider(managed) if managed is not None else None
+    if prov is not None:
+        if flavour != "1.6":
+            raise DevServerError("managed flavours run pg_cron >= 1.5 (--pg-cron 1.6)")
+        if timezone is not None:
+            raise DevServerError(f"--managed {prov.name} fixes cron.timezone as the provider does")
+        background_workers = prov.background_workers
+        use_env = False
     console = console or Console(stderr=True)
     env_var = _ENV_DSN[flavour]
     if use_env and os.environ.get(env_var):
@@ -248,14 +272,15 @@ def up(
     with file_lock(f"instance-{name}"):
         state = load_state(name)
         if state is not None and _is_running(state):
-            _check_compatible(state, flavour, port, background_workers, timezone)
+            _check_compatible(state, flavour, port, background_workers, timezone, managed)
             state.running = True
             return state
         reasons: list[tuple[str, str]] = []
         if state is not None and state.route in ("local", "trixie") and state.toolchain:
-            if state.flavour != flavour:
+            if state.flavour != flavour or state.managed != managed:
+                what = f"--managed {state.managed}" if state.managed else f"pg_cron {state.flavour}"
                 raise DevServerError(
-                    f"dev server {name!r} is a pg_cron {state.flavour} server; use another "
+                    f"dev server {name!r} is a {what} server; use another "
                     f"--name or remove it with `pgcron dev down --purge --name {name}`"
                 )
             tc = _toolchain_from(state)
@@ -263,20 +288,27 @@ def up(
             if use_env:
                 reasons.append(("dsn", f"{env_var} is not set"))
             docker_why = _docker.unavailable_reason()
-            if docker_why is None:
+            if docker_why is None and prov is None:
                 return _up_docker(name, flavour, port, background_workers, timezone)
-            reasons.append(("docker", docker_why))
+            reasons.append(("docker", docker_why or "managed flavours need a local cluster (not Docker)"))
             picked = _pick_toolchain(flavour, console, reasons)
             if picked is None:
                 raise _routes_error(flavour, reasons)
             tc = picked
-        return _up_cluster(name, flavour, tc, state, port, data_dir, background_workers, timezone)
+        return _up_cluster(name, flavour, tc, state, port, data_dir, background_workers, timezone, prov)
 
 
 def _check_compatible(
-    state: ServerState, flavour: str, port: int | None, background_workers: bool, timezone: str | None
+    state: ServerState,
+    flavour: str,
+    port: int | None,
+    background_workers: bool,
+    timezone: str | None,
+    managed: str | None = None,
 ) -> None:
     wrong = []
+    if state.managed != managed:
+        wrong.append(f"managed flavour {state.managed or 'none'} (asked for {managed or 'none'})")
     if state.flavour != flavour:
         wrong.append(f"pg_cron {state.flavour} (asked for {flavour})")
     if port is not None and port != state.port:
@@ -375,14 +407,18 @@ def _up_cluster(
     data_dir: Path | str | None,
     background_workers: bool,
     timezone: str | None,
+    prov: _managed.Provider | None = None,
 ) -> ServerState:
     if previous is not None and previous.inner_data_dir and data_dir is None:
         inner_data, inner_log = previous.inner_data_dir, previous.inner_log_file or ""
     else:
         inner_data, inner_log = _layout(name, tc, data_dir)
     cluster = Cluster(tc, inner_data, inner_log)
-    cluster.init()
-    if timezone is None and previous is not None:
+    if prov is not None:
+        cluster.init(superuser=prov.superuser, hba=_managed.hba_conf(prov))
+    else:
+        cluster.init()
+    if timezone is None and previous is not None and prov is None:
         timezone = previous.timezone if previous.flavour == "1.6" else None
     with file_lock("ports"):
         taken = _ports_of_other_instances(name)
@@ -394,15 +430,25 @@ def _up_cluster(
             chosen = _free_port(taken)
         if not _port_free(chosen):
             raise DevServerError(f"port {chosen} on 127.0.0.1 is in use; pick another with --port")
-        cluster.configure(ClusterSettings(chosen, background_workers, timezone))
+        extra = dict(prov.settings) if prov is not None else {}
+        cluster.configure(ClusterSettings(chosen, background_workers, timezone, extra))
         cluster.start()
     tc_fields = asdict(tc)
     tc_fields["root"] = str(tc.root) if tc.root else None
+    superuser_dsn = None
+    if prov is not None:
+        socket_dir = tc.host_path(str(Path(inner_data).parent))
+        _managed.bootstrap(
+            prov,
+            _socket_dsn(socket_dir, chosen, prov.superuser, "postgres"),
+            _socket_dsn(socket_dir, chosen, prov.superuser, prov.database),
+        )
+        superuser_dsn = _socket_dsn(socket_dir, chosen, prov.superuser, prov.database)
     state = ServerState(
         name=name,
         route=tc.route,
         flavour=flavour,
-        dsn=make_dsn(chosen),
+        dsn=make_dsn(chosen, prov.admin, prov.database) if prov is not None else make_dsn(chosen),
         port=chosen,
         background_workers=background_workers,
         timezone=timezone,
@@ -413,6 +459,9 @@ def _up_cluster(
         inner_data_dir=inner_data,
         inner_log_file=inner_log,
         toolchain=tc_fields,
+        managed=prov.name if prov is not None else None,
+        superuser_dsn=superuser_dsn,
+        admin_role=prov.admin if prov is not None else None,
     )
     _save_state(state)
     _describe_server(state)
