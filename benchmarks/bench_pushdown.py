@@ -31,7 +31,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _runner import report
 from pgcron.models import RunHandle, RunStatus
-from pgcron.pushdown import AsyncPushdown, async_connect_factory
+from pgcron.pushdown import AsyncPushdown
 from pgcron.schema import install
 
 SQL = "SELECT pg_sleep(0.2)"
@@ -76,7 +76,7 @@ async def _start_latency(dsn: str, handles: list[RunHandle]) -> list[float]:
 
 
 async def pushdown(dsn: str, samples: int, *, listen: bool) -> dict[str, Any]:
-    p = AsyncPushdown(async_connect_factory(dsn), listen=listen)
+    p = AsyncPushdown(dsn, listen=listen)
     notice: list[float] = []
     handles: list[RunHandle] = []
     try:
@@ -108,7 +108,7 @@ async def pushdown(dsn: str, samples: int, *, listen: bool) -> dict[str, Any]:
 
 async def naive(dsn: str, samples: int) -> dict[str, Any]:
     """Each waiter polls cron.job_run_details once a second on its own connection."""
-    p = AsyncPushdown(async_connect_factory(dsn), listen=False)
+    p = AsyncPushdown(dsn, listen=False)
     notice: list[float] = []
     polls = 0
     handles: list[RunHandle] = []
@@ -154,7 +154,7 @@ async def many_waits(dsn: str, n: int, *, method: str, window: float = 10.0) -> 
     pending behind cron.max_running_jobs), so every wait really waits for ``window`` seconds; then the lock is
     released and everything completes.
     """
-    p = AsyncPushdown(async_connect_factory(dsn), listen=method == "notify")
+    p = AsyncPushdown(dsn, listen=method == "notify")
     holder = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
     try:
         await holder.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))

@@ -22,7 +22,12 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "packages" / "core" / "src" / "pgcron"
 
 # (async source, generated sync file)
-FILES = [(SRC / "_db_async.py", SRC / "_db.py"), (SRC / "client_async.py", SRC / "client.py")]
+FILES = [
+    (SRC / "_shared_async.py", SRC / "_shared.py"),
+    (SRC / "_db_async.py", SRC / "_db.py"),
+    (SRC / "pushdown" / "service.py", SRC / "pushdown" / "service_sync.py"),
+    (SRC / "client_async.py", SRC / "client.py"),
+]
 
 RENAMES = {
     "AsyncClient": "Client",
@@ -30,6 +35,11 @@ RENAMES = {
     "AsyncConnection": "Connection",
     "AsyncConnectionPool": "ConnectionPool",
     "AsyncPushdown": "Pushdown",
+    "AsyncWaiterHub": "WaiterHub",
+    "AsyncSharedTarget": "SharedTarget",
+    "acquire_async_target": "acquire_target",
+    "async_scope": "sync_scope",
+    "_shared_async": "_shared",
     "AsyncIterator": "Iterator",
     "AsyncGenerator": "Generator",
     "asynccontextmanager": "contextmanager",

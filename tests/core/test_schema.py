@@ -59,6 +59,9 @@ def rolled_back(pgcron_dsn: str) -> Iterator[Database]:
 
 def _reset(db: Database) -> None:
     with db.connection() as conn:
+        # DROP SCHEMA locks every engine object in turn; a job backend of an earlier test may still be
+        # finishing its submission (it locks the table, then an index). Let that side lose any deadlock.
+        conn.execute("SET LOCAL deadlock_timeout = '60s'")
         conn.execute(RESET)
         conn.execute(RESET_JOBS)
 
@@ -122,7 +125,11 @@ def test_notify_trigger_reports_the_launchers_status_changes(
         caps = client.capabilities()
         assert caps.notify_trigger and caps.notify_trigger_reason is None
         with psycopg.connect(pgcron_both_modes_dsn, autocommit=True) as listener:
-            listener.execute("LISTEN pgcron_run")
+            # Each role's runs go to that role's own channel (migration 0004).
+            row = listener.execute("SELECT pgcron.run_channel()").fetchone()
+            assert row is not None and row[0].startswith("pgcron_run_") and len(row[0]) > 40
+            channel = row[0]
+            listener.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel)))
             job = client.schedule(
                 JobSpec(name=f"{job_prefix}notify", schedule="1 seconds", command="SELECT 1")
             )
@@ -131,7 +138,7 @@ def test_notify_trigger_reports_the_launchers_status_changes(
             while "succeeded" not in statuses and time.monotonic() < deadline:
                 for note in listener.notifies(timeout=1.0, stop_after=1):
                     payload = json.loads(note.payload)
-                    assert note.channel == "pgcron_run"
+                    assert note.channel == channel
                     assert set(payload) == {"runid", "jobid", "status"}
                     if payload["jobid"] == job.jobid:
                         statuses.append(payload["status"])

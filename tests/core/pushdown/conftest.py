@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import psycopg
 import pytest
-from pgcron.pushdown import AsyncPushdown, Pushdown, async_connect_factory
+from pgcron.pushdown import AsyncPushdown, Pushdown
 from pgcron.schema import install
 from psycopg import sql
 
@@ -86,13 +86,13 @@ JOB_REMOVAL_BOUND_S = 20.0
 
 @pytest.fixture
 async def pushdown(engine_dsn: str) -> AsyncIterator[AsyncPushdown]:
-    p = AsyncPushdown(async_connect_factory(engine_dsn))
+    p = AsyncPushdown(engine_dsn)
     yield p
     await p.aclose()
 
 
 @pytest.fixture
 def sync_pushdown(engine_dsn: str) -> Iterator[Pushdown]:
-    p = Pushdown(async_connect_factory(engine_dsn))
+    p = Pushdown(engine_dsn)
     yield p
     p.close()

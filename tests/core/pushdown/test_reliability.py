@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 from pgcron.models import RunStatus
-from pgcron.pushdown import AsyncPushdown, Pushdown, async_connect_factory
+from pgcron.pushdown import AsyncPushdown, Pushdown
 from pgcron.schema import install
 from pgcron.sql import get_query
 from psycopg import sql
@@ -89,7 +89,7 @@ async def test_claim_race_with_extra_executors(pushdown: AsyncPushdown, engine_d
 _CHILD = textwrap.dedent(
     """
     import sys, time, psycopg
-    from pgcron.pushdown import Pushdown, async_connect_factory
+    from pgcron.pushdown import Pushdown
     from pgcron.sql import get_query
     dsn, point, key, command = sys.argv[1:5]
     if point == "inside-submit-transaction":
@@ -98,7 +98,7 @@ _CHILD = textwrap.dedent(
                      "username": None, "timeout": None, "top_level": False})
         print("READY", flush=True)
         time.sleep(600)
-    p = Pushdown(async_connect_factory(dsn))
+    p = Pushdown(dsn)
     h = p.submit(command, key=key)
     if point == "after-submit":
         print("READY", flush=True)
@@ -177,7 +177,7 @@ async def test_500_submissions_at_once(private_dsn: str, token: str) -> None:
     """With pg_cron's default cron.max_running_jobs: all complete, none lost, none duplicated."""
     n = 500
     tokens = [f"{token}_{i}" for i in range(n)]
-    pushdown = AsyncPushdown(async_connect_factory(private_dsn))
+    pushdown = AsyncPushdown(private_dsn)
     try:
         handles = await asyncio.gather(*(pushdown.submit(insert_sql(t), key=f"k-{t}") for t in tokens))
         assert len({h.submission_id for h in handles}) == n
@@ -246,7 +246,7 @@ async def test_restart_mid_run_reports_failure_and_recovers(restartable: str, to
     state = dev.load_state(restartable)
     assert state is not None
     dsn = state.dsn
-    p = AsyncPushdown(async_connect_factory(dsn))
+    p = AsyncPushdown(dsn)
     try:
         handle = await p.submit(insert_sql(token, "SELECT pg_sleep(60)"))
         waiter = asyncio.create_task(p.wait(handle, timeout=120))
@@ -279,7 +279,7 @@ def test_pg_cron_missing(token: str) -> None:
     try:
         with psycopg.connect(state.dsn, autocommit=True) as conn:
             conn.execute("DROP EXTENSION pg_cron CASCADE")
-        p = Pushdown(async_connect_factory(state.dsn))
+        p = Pushdown(state.dsn)
         try:
             with pytest.raises(ExtensionNotInstalled):
                 p.submit("SELECT 1")

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from pgcron.errors import PermissionDenied, UnsupportedCommand, WrongDatabase
 from pgcron.models import RunStatus
-from pgcron.pushdown import AsyncPushdown, UnknownDatabase, async_connect_factory
+from pgcron.pushdown import AsyncPushdown, UnknownDatabase
 from psycopg import sql
 
 from .conftest import COUNTER, JOB_REMOVAL_BOUND_S, job_exists, query_one, wait_until
@@ -116,7 +116,7 @@ def other_database(engine_dsn: str) -> str:
 
 async def test_connected_to_the_wrong_database(engine_dsn: str, other_database: str) -> None:
     dsn = psycopg.conninfo.make_conninfo(engine_dsn, dbname=other_database)
-    p = AsyncPushdown(async_connect_factory(dsn))
+    p = AsyncPushdown(dsn)
     try:
         with pytest.raises(WrongDatabase, match="Connect to 'postgres'"):
             await p.submit("SELECT 1")
@@ -129,7 +129,7 @@ async def test_role_without_cron_privilege(engine_dsn: str, token: str) -> None:
     with psycopg.connect(engine_dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
     try:
-        p = AsyncPushdown(async_connect_factory(psycopg.conninfo.make_conninfo(engine_dsn, user=role)))
+        p = AsyncPushdown(psycopg.conninfo.make_conninfo(engine_dsn, user=role))
         try:
             with pytest.raises(PermissionDenied, match="GRANT USAGE ON SCHEMA cron"):
                 await p.submit("SELECT 1")
@@ -150,7 +150,7 @@ async def test_an_ordinary_role_with_cron_usage_can_push_down(engine_dsn: str, t
             sql.SQL("GRANT INSERT ON {} TO {}").format(sql.Identifier(COUNTER), sql.Identifier(role))
         )
     try:
-        p = AsyncPushdown(async_connect_factory(psycopg.conninfo.make_conninfo(engine_dsn, user=role)))
+        p = AsyncPushdown(psycopg.conninfo.make_conninfo(engine_dsn, user=role))
         try:
             run = await p.run_now(
                 sql.SQL("INSERT INTO public.{} (token) VALUES ({})")

@@ -17,8 +17,7 @@ from __future__ import annotations
 import logging
 
 import pgcron
-from pgcron import RunHandle, RunStatus
-from pgcron.pushdown import SubmissionNotFound
+from pgcron import RunHandle, RunStatus, SubmissionNotFound
 
 from pgcron_airflow._runs import attempt_key
 

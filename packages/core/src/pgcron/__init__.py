@@ -7,24 +7,29 @@ from __future__ import annotations
 
 import logging
 
+from pgcron.client import Client
+from pgcron.client_async import AsyncClient
 from pgcron.errors import (
+    ConcurrencyConflict,
     ConnectionFailed,
+    DevServerError,
     ExtensionNotInstalled,
     JobNotFound,
+    KeyConflict,
     PermissionDenied,
     PgCronError,
     RunFailed,
     RunTimeout,
     ScheduleError,
     SchemaOutOfDate,
+    SubmissionNotFound,
+    UnknownDatabase,
     UnsupportedCommand,
     UnsupportedFeature,
     WrongDatabase,
 )
-from pgcron.schedule import Schedule
 from pgcron.models import Capabilities, Job, JobSpec, Run, RunHandle, RunStatus
-from pgcron.client import Client
-from pgcron.client_async import AsyncClient
+from pgcron.schedule import Schedule
 
 __version__ = "0.1.0"
 
@@ -34,21 +39,26 @@ __all__ = [
     "AsyncClient",
     "Capabilities",
     "Client",
-    "Job",
-    "JobSpec",
-    "Run",
-    "RunHandle",
-    "RunStatus",
+    "ConcurrencyConflict",
     "ConnectionFailed",
+    "DevServerError",
     "ExtensionNotInstalled",
+    "Job",
     "JobNotFound",
+    "JobSpec",
+    "KeyConflict",
     "PermissionDenied",
     "PgCronError",
+    "Run",
     "RunFailed",
+    "RunHandle",
+    "RunStatus",
     "RunTimeout",
     "Schedule",
     "ScheduleError",
     "SchemaOutOfDate",
+    "SubmissionNotFound",
+    "UnknownDatabase",
     "UnsupportedCommand",
     "UnsupportedFeature",
     "WrongDatabase",

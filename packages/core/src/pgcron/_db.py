@@ -18,6 +18,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 from pgcron._client_base import translate_error
+from pgcron._shared import SharedTarget, acquire_target
 from pgcron.sql import get_query
 
 __all__ = ["Database", "Row"]
@@ -31,8 +32,9 @@ class Database:
     """A connection source plus named-query helpers. Every call is its own transaction unless it runs
     inside ``transaction()``.
 
-    A DSN opens a connection this object owns (autocommit). A connection or pool passed in is borrowed:
-    ``close()`` leaves it open.
+    A DSN uses the process's shared connection to that target (``pgcron._shared``: one per server,
+    database and role, however many clients); a transaction gets a dedicated connection for its duration. A
+    connection or pool passed in is borrowed: ``close()`` leaves it open.
     """
 
     def __init__(
@@ -40,24 +42,30 @@ class Database:
         *,
         connection: psycopg.Connection[Any] | None = None,
         pool: ConnectionPool[Any] | None = None,
+        shared: SharedTarget | None = None,
         owned: bool = False,
     ) -> None:
-        if (connection is None) == (pool is None):
-            raise ValueError("give exactly one of connection or pool")
+        if sum((x is not None for x in (connection, pool, shared))) != 1:
+            raise ValueError("give exactly one of connection, pool or shared")
         self._connection = connection
         self._pool = pool
+        self._shared = shared
         self._owned = owned
+        self._closed = False
         self._lock = threading.Lock()
 
     @classmethod
     def connect(cls, target: str | psycopg.Connection[Any] | ConnectionPool[Any]) -> Database:
         """Open (a DSN) or wrap (a connection or pool) the database to talk to."""
         if isinstance(target, str):
+            shared = acquire_target(target)
             try:
-                conn = psycopg.Connection.connect(target, autocommit=True)
-            except psycopg.Error as exc:
-                raise translate_error(exc, connecting=True) from exc
-            return cls(connection=conn, owned=True)
+                with shared.lock:
+                    shared.connection()
+            except BaseException:
+                shared.release()
+                raise
+            return cls(shared=shared, owned=True)
         if isinstance(target, ConnectionPool):
             return cls(pool=target)
         if isinstance(target, psycopg.Connection):
@@ -70,11 +78,21 @@ class Database:
     def closed(self) -> bool:
         if self._connection is not None:
             return bool(self._connection.closed)
-        return False
+        return self._closed
+
+    @property
+    def shared(self) -> SharedTarget | None:
+        """The process-wide target behind a DSN (None for a borrowed connection or pool)."""
+        return self._shared
 
     def close(self) -> None:
-        """Close the connection if this object opened it."""
-        if self._owned and self._connection is not None:
+        """Release the shared target (the last user closes it), or close a connection this object opened."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._shared is not None:
+            self._shared.release()
+        elif self._owned and self._connection is not None:
             self._connection.close()
 
     @contextmanager
@@ -91,6 +109,17 @@ class Database:
                     yield self._connection
                 finally:
                     _ACTIVE.reset(token)
+        elif self._shared is not None:
+            with self._shared.lock:
+                conn = self._shared.connection()
+                token = _ACTIVE.set((self, conn))
+                try:
+                    yield conn
+                except psycopg.OperationalError:
+                    self._shared.drop_connection()
+                    raise
+                finally:
+                    _ACTIVE.reset(token)
         else:
             assert self._pool is not None
             with self._pool.connection() as conn:
@@ -103,6 +132,19 @@ class Database:
     @contextmanager
     def transaction(self, *, force_rollback: bool = False) -> Iterator[psycopg.Connection[Any]]:
         """Run the named queries inside one transaction (a savepoint when already inside one)."""
+        active = _ACTIVE.get()
+        if self._shared is not None and (not (active is not None and active[0] is self)):
+            conn = self._shared.connect()
+            token = _ACTIVE.set((self, conn))
+            try:
+                with conn.transaction(force_rollback=force_rollback):
+                    yield conn
+            except psycopg.Error as exc:
+                raise translate_error(exc, role=conn.info.user) from exc
+            finally:
+                _ACTIVE.reset(token)
+                conn.close()
+            return
         with self.connection() as conn:
             try:
                 with conn.transaction(force_rollback=force_rollback):

@@ -19,6 +19,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from pgcron._client_base import translate_error
+from pgcron._shared_async import AsyncSharedTarget, acquire_async_target
 from pgcron.sql import get_query
 
 __all__ = ["AsyncDatabase", "Row"]
@@ -37,8 +38,9 @@ class AsyncDatabase:
     """A connection source plus named-query helpers. Every call is its own transaction unless it runs
     inside ``transaction()``.
 
-    A DSN opens a connection this object owns (autocommit). A connection or pool passed in is borrowed:
-    ``close()`` leaves it open.
+    A DSN uses the process's shared connection to that target (``pgcron._shared_async``: one per server,
+    database and role, however many clients); a transaction gets a dedicated connection for its duration. A
+    connection or pool passed in is borrowed: ``close()`` leaves it open.
     """
 
     def __init__(
@@ -46,13 +48,16 @@ class AsyncDatabase:
         *,
         connection: psycopg.AsyncConnection[Any] | None = None,
         pool: AsyncConnectionPool[Any] | None = None,
+        shared: AsyncSharedTarget | None = None,
         owned: bool = False,
     ) -> None:
-        if (connection is None) == (pool is None):
-            raise ValueError("give exactly one of connection or pool")
+        if sum(x is not None for x in (connection, pool, shared)) != 1:
+            raise ValueError("give exactly one of connection, pool or shared")
         self._connection = connection
         self._pool = pool
+        self._shared = shared
         self._owned = owned
+        self._closed = False
         # One connection serves one caller at a time: a transaction must not interleave with another
         # task's statements on the same connection.
         self._lock = asyncio.Lock()
@@ -63,11 +68,14 @@ class AsyncDatabase:
     ) -> AsyncDatabase:
         """Open (a DSN) or wrap (a connection or pool) the database to talk to."""
         if isinstance(target, str):
+            shared = await acquire_async_target(target)
             try:
-                conn = await psycopg.AsyncConnection.connect(target, autocommit=True)
-            except psycopg.Error as exc:
-                raise translate_error(exc, connecting=True) from exc
-            return cls(connection=conn, owned=True)
+                async with shared.lock:
+                    await shared.connection()  # fail here, with the DSN named, not at the first query
+            except BaseException:
+                await shared.release()
+                raise
+            return cls(shared=shared, owned=True)
         if isinstance(target, AsyncConnectionPool):
             return cls(pool=target)
         if isinstance(target, psycopg.AsyncConnection):
@@ -81,11 +89,21 @@ class AsyncDatabase:
     def closed(self) -> bool:
         if self._connection is not None:
             return bool(self._connection.closed)
-        return False
+        return self._closed
+
+    @property
+    def shared(self) -> AsyncSharedTarget | None:
+        """The process-wide target behind a DSN (None for a borrowed connection or pool)."""
+        return self._shared
 
     async def close(self) -> None:
-        """Close the connection if this object opened it."""
-        if self._owned and self._connection is not None:
+        """Release the shared target (the last user closes it), or close a connection this object opened."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._shared is not None:
+            await self._shared.release()
+        elif self._owned and self._connection is not None:
             await self._connection.close()
 
     @asynccontextmanager
@@ -102,6 +120,17 @@ class AsyncDatabase:
                     yield self._connection
                 finally:
                     _ACTIVE.reset(token)
+        elif self._shared is not None:
+            async with self._shared.lock:
+                conn = await self._shared.connection()
+                token = _ACTIVE.set((self, conn))
+                try:
+                    yield conn
+                except psycopg.OperationalError:
+                    await self._shared.drop_connection()
+                    raise
+                finally:
+                    _ACTIVE.reset(token)
         else:
             assert self._pool is not None
             async with self._pool.connection() as conn:
@@ -116,6 +145,20 @@ class AsyncDatabase:
         self, *, force_rollback: bool = False
     ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         """Run the named queries inside one transaction (a savepoint when already inside one)."""
+        active = _ACTIVE.get()
+        if self._shared is not None and not (active is not None and active[0] is self):
+            # A dedicated connection: a transaction on the shared one would hold up every other user.
+            conn = await self._shared.connect()
+            token = _ACTIVE.set((self, conn))
+            try:
+                async with conn.transaction(force_rollback=force_rollback):
+                    yield conn
+            except psycopg.Error as exc:
+                raise translate_error(exc, role=conn.info.user) from exc
+            finally:
+                _ACTIVE.reset(token)
+                await conn.close()
+            return
         async with self.connection() as conn:
             try:
                 async with conn.transaction(force_rollback=force_rollback):

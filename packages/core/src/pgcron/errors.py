@@ -8,7 +8,10 @@ their own edge (Airflow exceptions, Dagster ``Failure``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pgcron.models import Run
 
 
 class PgCronError(Exception):
@@ -46,8 +49,9 @@ class JobNotFound(PgCronError):
 class ScheduleError(PgCronError, ValueError):
     """The schedule is not valid for pg_cron."""
 
-    def __init__(self, message: str | None = None, *, text: str = "", position: int | None = None,
-                 **context: Any) -> None:
+    def __init__(
+        self, message: str | None = None, *, text: str = "", position: int | None = None, **context: Any
+    ) -> None:
         self.text = text
         self.position = position
         super().__init__(message, text=text, position=position, **context)
@@ -65,8 +69,32 @@ class SchemaOutOfDate(PgCronError):
     """The pgcron engine schema is missing or older than this library. Run `pgcron schema install`."""
 
 
+class KeyConflict(PgCronError, ValueError):
+    """This submission key was already used for a different command, database or user. Use a new key for a
+    different command, or attach(key) to follow the existing submission."""
+
+
+class SubmissionNotFound(PgCronError, LookupError):
+    """No pushdown submission with this key is visible to this role. Check the key (and the role: a role
+    sees only its own submissions)."""
+
+
+class UnknownDatabase(WrongDatabase):
+    """The database given to submit(database=...) does not exist on this server. Pass an existing database
+    name (see \\l in psql), or omit database= to run in pg_cron's own database."""
+
+
+class ConcurrencyConflict(PgCronError):
+    """Another session held what this operation needed (a lock wait timed out, a deadlock, a serialization
+    failure). Nothing was changed: retry."""
+
+
 class RunFailed(PgCronError):
-    """The pg_cron run failed."""
+    """The pg_cron run failed. ``run`` is the terminal ``pgcron.models.Run`` (status, message, rows)."""
+
+    def __init__(self, message: str | None = None, *, run: Run | None = None, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.run = run
 
 
 class RunTimeout(PgCronError):

@@ -24,7 +24,7 @@ from typing import Any
 
 import dagster as dg
 import pgcron
-from pgcron.pushdown import SubmissionNotFound
+from pgcron import SubmissionNotFound
 
 from dagster_pgcron.translator import META_DATABASE, META_SQL, META_TIMEOUT, META_USERNAME
 

@@ -16,8 +16,7 @@ from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator, Context, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
-from pgcron import PgCronError, Run, RunHandle, RunStatus, RunTimeout
-from pgcron.pushdown import KeyConflict
+from pgcron import KeyConflict, PgCronError, Run, RunHandle, RunStatus, RunTimeout
 
 from pgcron_airflow._runs import base_key, failure_text, handle_to_xcom, run_to_xcom
 from pgcron_airflow._submit import newest_attempt, submit_or_attach

@@ -17,7 +17,7 @@ from rich.console import Console
 from pgcron.cli._common import EXIT_ERROR, EXIT_USAGE, dsn_option, json_option, make_console, safe, to_json
 from pgcron.errors import PgCronError, RunTimeout
 from pgcron.models import Run, RunHandle, RunStatus
-from pgcron.pushdown import Pushdown, async_connect_factory
+from pgcron.pushdown import Pushdown
 
 STATUS_EVERY_S = 0.5  # how often the live status line refreshes (one query each)
 
@@ -106,7 +106,7 @@ def run_command(
       pgcron run "VACUUM (ANALYZE) orders"         # top-level: starts at the next minute
       pgcron run "CALL load_day('2026-11-23')" --key load-2026-11-23 --no-wait
     """
-    p = Pushdown(async_connect_factory(dsn))
+    p = Pushdown(dsn)
     try:
         try:
             handle = p.submit(sql, database=database, username=username, key=key, timeout=timeout)

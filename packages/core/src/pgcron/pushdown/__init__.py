@@ -1,16 +1,18 @@
 """Pushdown runs: "run this SQL inside PostgreSQL now", exactly once per key, observable and cancellable.
 
-``AsyncPushdown`` (and its sync twin ``Pushdown``) implement ``submit / wait / run_now / cancel / attach`` for
-``AsyncClient`` and ``Client``; the engine side is migration ``0002_pushdown.sql``. See docs/pushdown.md.
+``AsyncPushdown`` (and its generated sync twin ``Pushdown``) implement ``submit / wait / run_now / cancel /
+attach`` for ``AsyncClient`` and ``Client``; the engine side is migrations ``0002_pushdown.sql`` and
+``0004_trust_boundary.sql``. Every pushdown in a process shares one waiter hub per target. See
+docs/pushdown.md.
 """
 
 from __future__ import annotations
 
-from pgcron.pushdown.connect import async_connect_factory
+from pgcron.pushdown.connect import conninfo_of
 from pgcron.pushdown.errors import KeyConflict, SubmissionNotFound, UnknownDatabase
-from pgcron.pushdown.hub import AsyncWaiterHub
+from pgcron.pushdown.hub import AsyncWaiterHub, WaiterHub
 from pgcron.pushdown.service import AsyncPushdown
-from pgcron.pushdown.sync import Pushdown
+from pgcron.pushdown.service_sync import Pushdown
 
 __all__ = [
     "AsyncPushdown",
@@ -19,5 +21,6 @@ __all__ = [
     "Pushdown",
     "SubmissionNotFound",
     "UnknownDatabase",
-    "async_connect_factory",
+    "WaiterHub",
+    "conninfo_of",
 ]

@@ -26,11 +26,11 @@ __all__ = ["SubmissionState", "normalize_message", "to_handle", "to_run", "verdi
 _TERMINAL_RAW = frozenset({"succeeded", "failed"})
 RECORD_GRACE_S = 5.0  # how long a finished run may lack its pg_cron row before the record stands alone
 # The re-raise (pgcron._reraise, called by pgcron.execute_submission; before migration 0004 the procedure
-# itself) adds these context lines to every failure; they say nothing about the user's SQL, so they are dropped
-# from the normalized message.
+# itself) adds these context lines to every failure; they say nothing about the user's SQL, so they are
+# dropped from the normalized message.
 _OUR_CONTEXT = re.compile(
-    r"\n?CONTEXT:\s+PL/pgSQL function pgcron\.(?:_reraise\(text,text,text,text\)|execute_submission\(bigint\))"
-    r" line \d+ at RAISE[\s\S]*$"
+    r"\n?CONTEXT:\s+PL/pgSQL function pgcron\."
+    r"(?:_reraise\(text,text,text,text\)|execute_submission\(bigint\)) line \d+ at RAISE[\s\S]*$"
 )
 
 

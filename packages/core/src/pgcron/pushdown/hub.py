@@ -1,11 +1,15 @@
-"""The waiter hub: many concurrent waits share one LISTEN connection and one query connection.
+"""The waiter hubs: every wait in a process for one target shares one LISTEN and one query connection.
+
+There is one hub per process, target and event loop (it lives on ``pgcron._shared_async.AsyncSharedTarget``);
+its state queries use the target's shared statement connection, so a process holds two server connections per
+target however many clients, triggers or waits it has.
 
 Every wait registers a submission id. One loop answers all of them with a single ``pushdown_state`` query per
-wake-up. It wakes on a NOTIFY from the engine trigger on ``cron.job_run_details``
-(the role's own channel, ``pgcron.run_channel()``), on a new registration, or on a timer: a slow safety poll when the trigger is installed (a notification can be
-missed while the listener reconnects), an exponential backoff poll when it is not. Connection errors never
-fail a waiter by themselves: both connections are re-opened with backoff, and the run's row — the record of
-truth — says how the run ended (``server restarted`` after a restart).
+wake-up. It wakes on a NOTIFY from the engine trigger on ``cron.job_run_details`` (the role's own channel,
+``pgcron.run_channel()``), on a new registration, or on a timer: a slow safety poll when the trigger is
+installed (a notification can be missed while the listener reconnects), an exponential backoff poll when it is
+not. Connection errors never fail a waiter by themselves: both connections are re-opened with backoff, and the
+run's row — the record of truth — says how the run ended (``server restarted`` after a restart).
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import threading
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -21,11 +27,13 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from pgcron._shared import SharedTarget
+from pgcron._shared_async import AsyncSharedTarget
 from pgcron.errors import PgCronError
 from pgcron.pushdown._state import SubmissionState, verdict
 from pgcron.sql import get_query
 
-__all__ = ["AsyncWaiterHub", "ConnectFactory"]
+__all__ = ["AsyncWaiterHub", "ConnectFactory", "WaiterHub"]
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +47,14 @@ RECONNECT_MAX_S = 5.0
 
 
 class AsyncWaiterHub:
-    """Shared waiting for pushdown submissions (one per client)."""
+    """Shared waiting for pushdown submissions (one per process, target and event loop)."""
 
-    def __init__(self, connect: ConnectFactory, *, listen: bool = True) -> None:
-        self._connect = connect
+    def __init__(self, shared: AsyncSharedTarget, *, listen: bool = True) -> None:
+        self._shared = shared
         self._listen_wanted = listen
         self._waiters: dict[int, list[asyncio.Future[SubmissionState]]] = {}
         self._jobids: dict[int, int] = {}
         self._wake = asyncio.Event()
-        self._conn: psycopg.AsyncConnection[Any] | None = None
-        self._conn_lock = asyncio.Lock()
         self._loop_task: asyncio.Task[None] | None = None
         self._listen_task: asyncio.Task[None] | None = None
         self._listening = False
@@ -66,8 +72,17 @@ class AsyncWaiterHub:
 
     @property
     def connections(self) -> int:
-        """Connections this hub holds right now."""
-        return int(self._conn is not None and not self._conn.closed) + int(self._listening)
+        """Server connections behind this hub right now: the target's shared one and the LISTEN one."""
+        return self._shared.connections
+
+    @property
+    def listen_connections(self) -> int:
+        return int(self._listening)
+
+    @property
+    def waits(self) -> int:
+        """Waits registered right now (all clients of this process and target)."""
+        return sum(len(f) for f in self._waiters.values())
 
     async def fetch(self, ids: Iterable[int]) -> dict[int, SubmissionState]:
         """The state of these submissions, in one query."""
@@ -79,14 +94,15 @@ class AsyncWaiterHub:
         return {row["id"]: SubmissionState.from_row(row) for row in rows}
 
     async def execute(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        """Run one engine query on the hub's query connection (re-opened after a connection error)."""
-        async with self._conn_lock:
-            conn = await self._query_conn()
+        """Run one engine query on the target's shared connection (re-opened after a connection error)."""
+        async with self._shared.lock:
+            conn = await self._shared.connection()
             try:
-                cur = await conn.execute(query, params)
-                return await cur.fetchall() if cur.description else []
+                async with conn.cursor(row_factory=dict_row) as cur:
+                    await cur.execute(query, params)
+                    return await cur.fetchall() if cur.description else []
             except psycopg.OperationalError:
-                await self._drop_conn()
+                await self._shared.drop_connection()
                 raise
 
     async def wait(self, submission_id: int, jobid: int | None, timeout: float | None) -> SubmissionState:
@@ -118,7 +134,6 @@ class AsyncWaiterHub:
                 if not fut.done():
                     fut.set_exception(RuntimeError("the client was closed while waiting"))
         self._waiters.clear()
-        await self._drop_conn()
 
     # -- internals ------------------------------------------------------------------------------------------
     def _forget(self, submission_id: int, fut: asyncio.Future[SubmissionState]) -> None:
@@ -138,20 +153,6 @@ class AsyncWaiterHub:
             self._loop_task = asyncio.create_task(self._run(), name="pgcron-pushdown-waiters")
         if self._listen_wanted and (self._listen_task is None or self._listen_task.done()):
             self._listen_task = asyncio.create_task(self._listen(), name="pgcron-pushdown-listen")
-
-    async def _query_conn(self) -> psycopg.AsyncConnection[Any]:
-        if self._conn is None or self._conn.closed:
-            conn = await self._connect()
-            await conn.set_autocommit(True)
-            conn.row_factory = dict_row
-            self._conn = conn
-        return self._conn
-
-    async def _drop_conn(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                await conn.close()
 
     async def _run(self) -> None:
         reconnect_s = 0.1
@@ -202,8 +203,7 @@ class AsyncWaiterHub:
         while not self._closed:
             conn: psycopg.AsyncConnection[Any] | None = None
             try:
-                conn = await self._connect()
-                await conn.set_autocommit(True)
+                conn = await self._shared.connect()
                 # One unguessable channel per role (migration 0004): nobody hears another role's runs.
                 cur = await conn.execute(get_query("pushdown_run_channel"))
                 row = await cur.fetchone()
@@ -233,19 +233,217 @@ class AsyncWaiterHub:
             backoff = min(backoff * 2, RECONNECT_MAX_S)
 
     def _relevant(self, payload: str) -> bool:
-        """False when the payload names a job nobody here waits for, or a status that ends nothing
-        (libpq mode reports starting → connecting → sending → running before the end)."""
+        return _relevant(payload, self._jobids)
+
+
+class WaiterHub:
+    """The blocking twin of ``AsyncWaiterHub`` (one per process and target), for ``Client``.
+
+    No thread is started: the threads that wait take turns as the *leader*, which runs the one state query for
+    every registered wait and then blocks on the LISTEN connection (or sleeps, when polling) until something
+    changes; the others wait on a condition variable and are woken when the leader publishes their result or
+    steps down. Each wait checks its own submission once when it starts, so a new wait never depends on a
+    leader that is blocked on the listener.
+    """
+
+    def __init__(self, shared: SharedTarget, *, listen: bool = True) -> None:
+        self._shared = shared
+        self._listen_wanted = listen
+        self._cond = threading.Condition()
+        self._waiting: dict[int, int] = {}  # submission id -> waits registered for it
+        self._jobids: dict[int, int] = {}
+        self._results: dict[int, SubmissionState | BaseException] = {}
+        self._leader = False
+        self._listen_conn: psycopg.Connection[Any] | None = None
+        self._listen_backoff = 0.0
+        self._poll_s = POLL_MIN_S
+        self._closed = False
+        self.state_queries = 0
+        self.notifications = 0
+
+    @property
+    def listening(self) -> bool:
+        conn = self._listen_conn
+        return conn is not None and not conn.closed
+
+    @property
+    def connections(self) -> int:
+        return self._shared.connections
+
+    @property
+    def listen_connections(self) -> int:
+        return int(self.listening)
+
+    @property
+    def waits(self) -> int:
+        with self._cond:
+            return sum(self._waiting.values())
+
+    def fetch(self, ids: Iterable[int]) -> dict[int, SubmissionState]:
+        """The state of these submissions, in one query."""
+        id_list = sorted(set(ids))
+        if not id_list:
+            return {}
+        rows = self.execute(get_query("pushdown_state"), {"ids": id_list})
+        self.state_queries += 1
+        return {row["id"]: SubmissionState.from_row(row) for row in rows}
+
+    def execute(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Run one engine query on the target's shared connection (re-opened after a connection error)."""
+        with self._shared.lock:
+            conn = self._shared.connection()
+            try:
+                with conn.cursor(row_factory=dict_row) as cur:
+                    cur.execute(query, params)
+                    return cur.fetchall() if cur.description else []
+            except psycopg.OperationalError:
+                self._shared.drop_connection()
+                raise
+
+    def wait(self, submission_id: int, jobid: int | None, timeout: float | None) -> SubmissionState:
+        """Wait until the submission's run is over; ``TimeoutError`` when ``timeout`` passes first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the waiter hub is closed")
+            self._waiting[submission_id] = self._waiting.get(submission_id, 0) + 1
+            if jobid is not None:
+                self._jobids[jobid] = submission_id
+            self._poll_s = POLL_MIN_S
         try:
-            data = json.loads(payload)
-        except ValueError:
-            return True
-        if not isinstance(data, dict):
-            return True
-        status = data.get("status")
-        if isinstance(status, str) and status not in ("succeeded", "failed"):
+            self._check([submission_id])
+            while True:
+                with self._cond:
+                    result = self._results.get(submission_id)
+                    if isinstance(result, BaseException):
+                        raise result
+                    if result is not None:
+                        return result
+                    if self._closed:
+                        raise RuntimeError("the client was closed while waiting")
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        raise TimeoutError
+                    if self._leader:
+                        self._cond.wait(SAFETY_POLL_S if remaining is None else min(remaining, SAFETY_POLL_S))
+                        continue
+                    self._leader = True
+                try:
+                    self._lead(remaining)
+                finally:
+                    with self._cond:
+                        self._leader = False
+                        self._cond.notify_all()
+        finally:
+            with self._cond:
+                left = self._waiting.get(submission_id, 1) - 1
+                if left > 0:
+                    self._waiting[submission_id] = left
+                else:
+                    self._waiting.pop(submission_id, None)
+                    self._results.pop(submission_id, None)
+                    for known_jobid, sid in list(self._jobids.items()):
+                        if sid == submission_id:
+                            del self._jobids[known_jobid]
+
+    def close(self) -> None:
+        """Stop waiting: pending waits get ``RuntimeError``; the LISTEN connection is closed."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._drop_listener()
+
+    # -- internals ------------------------------------------------------------------------------------------
+    def _check(self, ids: list[int]) -> bool:
+        """One state query for ``ids``; publishes finished runs. True when some run is about to finish."""
+        states = self.fetch(ids)
+        settling = False
+        with self._cond:
+            for sid in ids:
+                state = states.get(sid)
+                if state is None:  # deleted, or hidden from this role by row-level security
+                    self._results[sid] = LookupError(f"submission {sid} is not visible any more")
+                    continue
+                status, _ = verdict(state)
+                if not status.is_terminal and state.raw_status in ("succeeded", "failed"):
+                    settling = True
+                if status.is_terminal:
+                    self._results[sid] = state
+            self._cond.notify_all()
+        return settling
+
+    def _lead(self, remaining: float | None) -> None:
+        with self._cond:
+            ids = [sid for sid in self._waiting if sid not in self._results]
+        if not ids:
+            return
+        try:
+            settling = self._check(ids)
+        except (psycopg.Error, PgCronError) as exc:
+            log.warning("pushdown waiter query failed (%s); retrying", exc)
+            time.sleep(min(RECONNECT_MAX_S, 0.5 if remaining is None else max(remaining, 0.0), 0.5))
+            return
+        if settling:
+            delay = POLL_MIN_S
+        elif self._ensure_listener():
+            delay = SAFETY_POLL_S
+        else:
+            delay = self._poll_s
+            self._poll_s = min(self._poll_s * 1.5, POLL_MAX_S)
+        if remaining is not None:
+            delay = min(delay, max(remaining, 0.0))
+        conn = self._listen_conn
+        if conn is None or settling:
+            time.sleep(delay)
+            return
+        try:
+            for note in conn.notifies(timeout=delay):
+                self.notifications += 1
+                if _relevant(note.payload, self._jobids):
+                    break
+        except psycopg.Error as exc:
+            log.info("pushdown listener lost (%s); polling until it is back", exc)
+            self._drop_listener()
+
+    def _ensure_listener(self) -> bool:
+        if not self._listen_wanted:
             return False
-        jobid = data.get("jobid")
-        if not isinstance(jobid, int):
+        if self.listening:
             return True
-        # Top-level/one-shot waits know their jobid up front; procedure-path waits too. Unknown → wake.
-        return jobid in self._jobids or not self._jobids
+        if self._listen_backoff and time.monotonic() < self._listen_backoff:
+            return False
+        try:
+            conn = self._shared.connect()
+            row = conn.execute(get_query("pushdown_run_channel")).fetchone()
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(row[0] if row else CHANNEL)))
+        except (psycopg.Error, PgCronError) as exc:
+            log.info("pushdown listener unavailable (%s); polling", exc)
+            self._listen_backoff = time.monotonic() + RECONNECT_MAX_S
+            return False
+        self._listen_conn = conn
+        self._listen_backoff = 0.0
+        return True
+
+    def _drop_listener(self) -> None:
+        conn, self._listen_conn = self._listen_conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+
+def _relevant(payload: str, jobids: dict[int, int]) -> bool:
+    """False when the payload names a job nobody here waits for, or a status that ends nothing (libpq mode
+    reports starting → connecting → sending → running before the end)."""
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return True
+    if not isinstance(data, dict):
+        return True
+    status = data.get("status")
+    if isinstance(status, str) and status not in ("succeeded", "failed"):
+        return False
+    jobid = data.get("jobid")
+    if not isinstance(jobid, int):
+        return True
+    return jobid in jobids or not jobids

@@ -1,20 +1,24 @@
-"""Pushdown runs for one client: submit, wait, run_now, cancel, attach (async; ``sync.Pushdown`` wraps it).
+"""Pushdown runs for one client: submit, wait, run_now, cancel, attach (async source; ``service_sync.py``, the
+``Pushdown`` of ``Client``, is generated from it by tools/async_to_sync.py).
 
 Exactly once per key (docs/adr/0002-pushdown-exactly-once.md): ``pgcron.submit()`` creates the submission row
 and its temporary pg_cron job in one transaction, and the job's procedure claims the row and commits the claim
 before it runs the SQL, so a repeat firing, a re-submission or a crashed client can never run it twice.
-All waits of a client share one ``AsyncWaiterHub`` (one LISTEN connection, one query connection).
+All waits in a process for one target share one waiter hub (one LISTEN connection, one query connection, the
+latter also serving every client of that target: ``pgcron._shared_async``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from datetime import timedelta
 from typing import Any
 
 import psycopg
 
+from pgcron._shared_async import AsyncSharedTarget, acquire_async_target
 from pgcron.errors import (
     ExtensionNotInstalled,
     PermissionDenied,
@@ -27,8 +31,9 @@ from pgcron.errors import (
 from pgcron.models import Run, RunHandle, RunStatus
 from pgcron.pushdown import _checks
 from pgcron.pushdown._state import SubmissionState, to_handle, to_run
+from pgcron.pushdown.connect import conninfo_of
 from pgcron.pushdown.errors import SubmissionNotFound, UnknownDatabase, translate
-from pgcron.pushdown.hub import AsyncWaiterHub, ConnectFactory
+from pgcron.pushdown.hub import AsyncWaiterHub
 from pgcron.sql import get_query
 
 __all__ = ["AsyncPushdown", "Timeout", "as_seconds"]
@@ -36,6 +41,8 @@ __all__ = ["AsyncPushdown", "Timeout", "as_seconds"]
 log = logging.getLogger(__name__)
 
 Timeout = float | int | timedelta | None
+#: The engine refuses longer timeouts (migration 0004); a wait may not be longer either.
+MAX_TIMEOUT_S = 31 * 86400.0
 
 
 def as_seconds(value: Timeout, *, what: str) -> float | None:
@@ -45,31 +52,43 @@ def as_seconds(value: Timeout, *, what: str) -> float | None:
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
+        seconds = float(value) if abs(value) < 1e300 else math.inf
     else:
         raise PgCronError(f"{what} must be seconds (a number) or a datetime.timedelta, got {value!r}")
-    if seconds <= 0:
-        raise PgCronError(f"{what} must be positive, got {value!r}")
+    if not math.isfinite(seconds) or seconds <= 0 or seconds > MAX_TIMEOUT_S:
+        raise PgCronError(
+            f"{what} must be a positive number of seconds up to 31 days ({MAX_TIMEOUT_S:g}), got {value!r}"
+        )
     return seconds
 
 
 class AsyncPushdown:
-    """The pushdown API of one client. Holds at most two connections, however many runs it waits for."""
+    """The pushdown API of one client. Opens no connection of its own: it uses the process's shared target
+    (a DSN, or the server behind a connection or pool), however many runs it waits for."""
 
-    def __init__(self, connect: ConnectFactory, *, listen: bool | None = None) -> None:
-        self._connect = connect
+    def __init__(self, target: Any, *, listen: bool | None = None) -> None:
+        self._conninfo = conninfo_of(target)
         self._listen = listen
+        self._shared: AsyncSharedTarget | None = None
         self._hub: AsyncWaiterHub | None = None
         self._hub_lock = asyncio.Lock()
 
     async def _get_hub(self) -> AsyncWaiterHub:
         async with self._hub_lock:
             if self._hub is None:
-                hub = AsyncWaiterHub(self._connect, listen=False)
-                pre = await self._preflight(hub, None)
-                listen = pre["has_notify_trigger"] if self._listen is None else self._listen
-                hub._listen_wanted = bool(listen)  # the trigger decides: no trigger, no LISTEN connection
-                self._hub = hub
+                shared = await acquire_async_target(self._conninfo)
+                try:
+                    hub = shared.hubs.get(self._listen)
+                    if hub is None:
+                        hub = AsyncWaiterHub(shared, listen=False)
+                        pre = await self._preflight(hub, None)
+                        listen = pre["has_notify_trigger"] if self._listen is None else self._listen
+                        hub._listen_wanted = bool(listen)  # the trigger decides: no trigger, no LISTEN
+                        hub = shared.hubs.setdefault(self._listen, hub)
+                except BaseException:
+                    await shared.release()
+                    raise
+                self._shared, self._hub = shared, hub
             return self._hub
 
     @property
@@ -203,12 +222,11 @@ class AsyncPushdown:
         handle = await self.submit(sql, database=database, username=username, key=key, timeout=timeout)
         run = await self.wait(handle)
         if run.status is not RunStatus.SUCCEEDED:
-            err = RunFailed(
+            raise RunFailed(
                 f"pushdown run {handle.key!r} {run.status.value}: {run.message or 'no message'}",
+                run=run,
                 key=handle.key,
             )
-            err.run = run  # type: ignore[attr-defined]
-            raise err
         return run
 
     async def cancel(self, handle: RunHandle) -> None:
@@ -232,7 +250,7 @@ class AsyncPushdown:
         return await self._handle(hub, rows[0]["id"])
 
     async def aclose(self) -> None:
-        """Close the hub's connections."""
-        if self._hub is not None:
-            await self._hub.aclose()
-            self._hub = None
+        """Let go of the shared target (the last user in the process closes its connections)."""
+        shared, self._shared, self._hub = self._shared, None, None
+        if shared is not None:
+            await shared.release()

@@ -546,7 +546,8 @@ BEGIN
         IF j.jobid IS NULL THEN
             RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('pgcron: job %s does not exist', p_jobids[i]);
         END IF;
-        IF j.username <> v_role AND NOT pg_has_role(session_user, j.username::name, 'USAGE') THEN
+        IF j.username <> v_role AND (to_regrole(quote_ident(j.username)) IS NULL
+                                     OR NOT pg_has_role(session_user, j.username::name, 'USAGE')) THEN
             RAISE EXCEPTION USING ERRCODE = '42501',
                 MESSAGE = format('pgcron: job %s (%s) belongs to role %s; %s may not record it',
                                  j.jobid, j.jobname, j.username, v_role);
@@ -603,7 +604,9 @@ DECLARE
 BEGIN
     DELETE FROM pgcron.applied_job a
      WHERE a.namespace = p_namespace
-       AND (a.username = v_role OR pg_has_role(session_user, a.username::name, 'USAGE'))
+       AND (a.username = v_role
+            OR (to_regrole(quote_ident(a.username)) IS NOT NULL
+                AND pg_has_role(session_user, a.username::name, 'USAGE')))
        AND (a.jobid = ANY (coalesce(p_jobids, '{}'))
             OR NOT EXISTS (SELECT 1 FROM cron.job j WHERE j.jobid = a.jobid));
     GET DIAGNOSTICS n = ROW_COUNT;
@@ -989,7 +992,7 @@ $$;
 CREATE OR REPLACE FUNCTION pgcron.ensure_maintenance_job() RETURNS bigint
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    v_owner text := (SELECT n.nspowner::regrole::text FROM pg_catalog.pg_namespace n WHERE n.nspname = 'pgcron');
+    v_owner text := (SELECT pg_get_userbyid(n.nspowner)::text FROM pg_catalog.pg_namespace n WHERE n.nspname = 'pgcron');
     v_jobid bigint;
     v_active boolean;
 BEGIN

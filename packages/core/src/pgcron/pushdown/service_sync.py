@@ -1,0 +1,243 @@
+# WARNING: generated from service.py by tools/async_to_sync.py; edit that file instead.
+# ruff: noqa
+"""Pushdown runs for one client: submit, wait, run_now, cancel, attach (async source; ``service_sync.py``, the
+``Pushdown`` of ``Client``, is generated from it by tools/async_to_sync.py).
+
+Exactly once per key (docs/adr/0002-pushdown-exactly-once.md): ``pgcron.submit()`` creates the submission row
+and its temporary pg_cron job in one transaction, and the job's procedure claims the row and commits the claim
+before it runs the SQL, so a repeat firing, a re-submission or a crashed client can never run it twice.
+All waits in a process for one target share one waiter hub (one LISTEN connection, one query connection, the
+latter also serving every client of that target: ``pgcron._shared``).
+"""
+
+from __future__ import annotations
+import threading
+import logging
+import math
+from datetime import timedelta
+from typing import Any
+import psycopg
+from pgcron._shared import SharedTarget, acquire_target
+from pgcron.errors import (
+    ExtensionNotInstalled,
+    PermissionDenied,
+    PgCronError,
+    RunFailed,
+    RunTimeout,
+    SchemaOutOfDate,
+    WrongDatabase,
+)
+from pgcron.models import Run, RunHandle, RunStatus
+from pgcron.pushdown import _checks
+from pgcron.pushdown._state import SubmissionState, to_handle, to_run
+from pgcron.pushdown.connect import conninfo_of
+from pgcron.pushdown.errors import SubmissionNotFound, UnknownDatabase, translate
+from pgcron.pushdown.hub import WaiterHub
+from pgcron.sql import get_query
+
+__all__ = ["Pushdown", "Timeout", "as_seconds"]
+log = logging.getLogger(__name__)
+Timeout = float | int | timedelta | None
+MAX_TIMEOUT_S = 31 * 86400.0
+
+
+def as_seconds(value: Timeout, *, what: str) -> float | None:
+    """Seconds from a float or timedelta; a clear error for anything else or a non-positive value."""
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, (int, float)) and (not isinstance(value, bool)):
+        seconds = float(value) if abs(value) < 1e300 else math.inf
+    else:
+        raise PgCronError(f"{what} must be seconds (a number) or a datetime.timedelta, got {value!r}")
+    if not math.isfinite(seconds) or seconds <= 0 or seconds > MAX_TIMEOUT_S:
+        raise PgCronError(
+            f"{what} must be a positive number of seconds up to 31 days ({MAX_TIMEOUT_S:g}), got {value!r}"
+        )
+    return seconds
+
+
+class Pushdown:
+    """The pushdown API of one client. Opens no connection of its own: it uses the process's shared target
+    (a DSN, or the server behind a connection or pool), however many runs it waits for."""
+
+    def __init__(self, target: Any, *, listen: bool | None = None) -> None:
+        self._conninfo = conninfo_of(target)
+        self._listen = listen
+        self._shared: SharedTarget | None = None
+        self._hub: WaiterHub | None = None
+        self._hub_lock = threading.Lock()
+
+    def _get_hub(self) -> WaiterHub:
+        with self._hub_lock:
+            if self._hub is None:
+                shared = acquire_target(self._conninfo)
+                try:
+                    hub = shared.hubs.get(self._listen)
+                    if hub is None:
+                        hub = WaiterHub(shared, listen=False)
+                        pre = self._preflight(hub, None)
+                        listen = pre["has_notify_trigger"] if self._listen is None else self._listen
+                        hub._listen_wanted = bool(listen)
+                        hub = shared.hubs.setdefault(self._listen, hub)
+                except BaseException:
+                    shared.release()
+                    raise
+                self._shared, self._hub = (shared, hub)
+            return self._hub
+
+    @property
+    def hub(self) -> WaiterHub | None:
+        """The waiter hub, once the first call has created it (for diagnostics and benchmarks)."""
+        return self._hub
+
+    def _preflight(self, hub: WaiterHub, database: str | None) -> dict[str, Any]:
+        try:
+            rows = hub.execute(get_query("pushdown_preflight"), {"database": database})
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+        pre = rows[0]
+        if not pre["has_pg_cron"]:
+            launcher_db = pre["launcher_database"]
+            if launcher_db and launcher_db != pre["current_database"]:
+                raise WrongDatabase(
+                    f"pg_cron runs in database {launcher_db!r}, but this client is connected to {pre['current_database']!r}. Connect to {launcher_db!r} (cron.database_name); choose the database the SQL runs in with submit(database=...)."
+                )
+            raise ExtensionNotInstalled(
+                f"pg_cron is not installed in database {pre['current_database']!r}. If pg_cron runs in another database of this server, connect to that one (cron.database_name); otherwise add pg_cron to shared_preload_libraries, restart, and CREATE EXTENSION pg_cron there."
+            )
+        if not pre["cron_usage"]:
+            raise PermissionDenied(
+                f"role {pre['current_user']!r} has no USAGE on schema cron. Ask an administrator for GRANT USAGE ON SCHEMA cron TO {pre['current_user']}."
+            )
+        if not pre["has_engine"] or not pre["has_trust_boundary"]:
+            raise SchemaOutOfDate(
+                "the pgcron engine schema in this database is missing or older than migration 0004 (the trust boundary). Run `pgcron schema install` as the role that installed it."
+            )
+        if not pre["database_exists"]:
+            raise UnknownDatabase(
+                f"database {database!r} does not exist on this server. Pass an existing database to submit(database=...), or omit it to run in pg_cron's database."
+            )
+        return pre
+
+    def submit(
+        self,
+        sql: str,
+        *,
+        database: str | None = None,
+        username: str | None = None,
+        key: str | None = None,
+        timeout: Timeout = None,
+    ) -> RunHandle:
+        """Submit ``sql`` to run once inside PostgreSQL; the same ``key`` again re-attaches, never re-runs."""
+        if not isinstance(sql, str):
+            raise PgCronError(f"sql must be a string, got {type(sql).__name__}")
+        if key is not None and (not isinstance(key, str) or not key.strip()):
+            raise PgCronError(f"key must be a non-empty string, got {key!r}")
+        if key is not None and len(key) > 200:
+            raise PgCronError(f"key is {len(key)} characters long; use at most 200 (e.g. a hash of it)")
+        limit = as_seconds(timeout, what="timeout")
+        top_level = _checks.analyze(sql)
+        hub = self._get_hub()
+        self._preflight(hub, database)
+        params = {
+            "command": sql,
+            "key": key,
+            "database": database,
+            "username": username,
+            "timeout": timedelta(seconds=limit) if limit is not None else None,
+            "top_level": top_level,
+        }
+        try:
+            rows = hub.execute(get_query("pushdown_submit"), params)
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+        row = rows[0]
+        log.info(
+            "pushdown submission %s (job %s)%s",
+            row["submission_id"],
+            row["jobid"],
+            " re-attached" if row["reattached"] else "",
+        )
+        return self._handle(hub, row["submission_id"])
+
+    def _handle(self, hub: WaiterHub, submission_id: int) -> RunHandle:
+        state = self._state(hub, submission_id)
+        return to_handle(state)
+
+    def _state(self, hub: WaiterHub, submission_id: int) -> SubmissionState:
+        try:
+            states = hub.fetch([submission_id])
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+        if submission_id not in states:
+            raise SubmissionNotFound(f"no pushdown submission {submission_id} is visible to this role")
+        return states[submission_id]
+
+    def status(self, handle: RunHandle) -> RunHandle:
+        """A fresh snapshot of the handle (one query)."""
+        hub = self._get_hub()
+        return self._handle(hub, handle.submission_id)
+
+    def wait(self, handle: RunHandle, timeout: Timeout = None) -> Run:
+        """The terminal ``Run`` of this submission, whatever its outcome; ``RunTimeout`` if this wait gives up
+        first (the run itself goes on: its own ``timeout`` is enforced in the database)."""
+        limit = as_seconds(timeout, what="wait timeout")
+        hub = self._get_hub()
+        try:
+            state = hub.wait(handle.submission_id, handle.jobid, limit)
+        except TimeoutError:
+            raise RunTimeout(
+                f"stopped waiting for pushdown submission {handle.key!r} after {limit:g} s; it goes on in the database. Wait again, attach(key) later, or cancel(handle).",
+                key=handle.key,
+            ) from None
+        except LookupError as exc:
+            raise SubmissionNotFound(str(exc)) from None
+        return to_run(state)
+
+    def run_now(
+        self,
+        sql: str,
+        *,
+        database: str | None = None,
+        username: str | None = None,
+        key: str | None = None,
+        timeout: Timeout = None,
+    ) -> Run:
+        """Submit and wait; ``RunFailed`` (with ``.run``) unless the run succeeded."""
+        handle = self.submit(sql, database=database, username=username, key=key, timeout=timeout)
+        run = self.wait(handle)
+        if run.status is not RunStatus.SUCCEEDED:
+            raise RunFailed(
+                f"pushdown run {handle.key!r} {run.status.value}: {run.message or 'no message'}",
+                run=run,
+                key=handle.key,
+            )
+        return run
+
+    def cancel(self, handle: RunHandle) -> None:
+        """Stop the run: it never starts if it has not, its statement is canceled if it runs."""
+        hub = self._get_hub()
+        try:
+            rows = hub.execute(get_query("pushdown_cancel"), {"id": handle.submission_id})
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+        log.info("pushdown submission %s cancel: %s", handle.submission_id, rows[0]["result"])
+
+    def attach(self, key: str) -> RunHandle:
+        """The handle of an existing submission by its key."""
+        hub = self._get_hub()
+        try:
+            rows = hub.execute(get_query("pushdown_attach"), {"key": key})
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+        if not rows:
+            raise SubmissionNotFound(f"no pushdown submission with key {key!r} is visible to this role")
+        return self._handle(hub, rows[0]["id"])
+
+    def close(self) -> None:
+        """Let go of the shared target (the last user in the process closes its connections)."""
+        shared, self._shared, self._hub = (self._shared, None, None)
+        if shared is not None:
+            shared.release()
