@@ -5,6 +5,7 @@ Keeping this out of the two clients keeps the generated sync twin a mechanical c
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import re
@@ -25,9 +26,11 @@ __all__ = [
     "job_from_row",
     "raw_statuses_for",
     "run_from_row",
+    "submission_ids",
     "to_seconds",
     "translate_error",
     "validate_spec",
+    "with_submission_outcomes",
 ]
 
 logger = logging.getLogger(__name__)
@@ -134,6 +137,10 @@ def translate_error(
             f"{primary}. Jobs run as a role with LOGIN: ALTER ROLE <role> LOGIN, or choose another username.",
             **context,
         )
+    if sqlstate in ("40001", "40P01", "55P03"):  # serialization failure, deadlock, lock not available
+        return errors.ConcurrencyConflict(
+            f"{primary}: another session held what this needed. Nothing was changed; retry.", **context
+        )
     if isinstance(exc, psycopg.OperationalError):
         return errors.ConnectionFailed(f"the connection to PostgreSQL failed: {primary}", **context)
     message = primary if not detail else f"{primary} ({detail})"
@@ -214,6 +221,45 @@ def run_from_row(row: Mapping[str, Any], *, execution_mode: str | None) -> Run:
         rows=verdict.rows,
         job_pid=row["job_pid"],
     )
+
+
+# The command of a pushdown's per-submission job (the procedure path): pg_cron records the wrapper's own
+# outcome ("CALL"); the statement's outcome is in pgcron.submission.
+_SUBMISSION_CALL = re.compile(r"^CALL pgcron\.execute_submission\((\d+)\)$")
+
+
+def _submission_id(run: Run) -> int | None:
+    match = _SUBMISSION_CALL.match(run.command or "")
+    return int(match.group(1)) if match and run.status is RunStatus.SUCCEEDED else None
+
+
+def submission_ids(runs: Iterable[Run]) -> list[int]:
+    """Submission ids of the succeeded pushdown wrapper runs among ``runs`` (their message is ``CALL``)."""
+    return sorted({i for i in map(_submission_id, runs) if i is not None})
+
+
+def with_submission_outcomes(runs: Iterable[Run], rows: Iterable[Mapping[str, Any]]) -> list[Run]:
+    """``runs`` with each pushdown wrapper run's message replaced by its statement's outcome (``1 row``).
+
+    Only the run that claimed the submission (its backend pid, same role) takes the outcome: another job
+    whose command merely names the same submission id keeps its own message."""
+    by_id = {int(r["id"]): r for r in rows}
+    out: list[Run] = []
+    for run in runs:
+        sid = _submission_id(run)
+        row = by_id.get(sid) if sid is not None else None
+        if (
+            row is not None
+            and row["outcome"] == "succeeded"
+            and row["claimed_pid"] is not None
+            and row["claimed_pid"] == run.job_pid
+            and row["username"] == run.username
+        ):
+            count = row["rows"]
+            message = "succeeded" if count is None else f"{count} row" + ("" if count == 1 else "s")
+            run = dataclasses.replace(run, message=message, rows=count)
+        out.append(run)
+    return out
 
 
 _RAW_FOR: dict[RunStatus, tuple[str, ...]] = {

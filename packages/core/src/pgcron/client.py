@@ -277,9 +277,9 @@ class Client:
                 if wanted is None or run.status in wanted:
                     found.append(run)
                     if len(found) >= limit:
-                        return found
+                        return self._with_outcomes(found, caps)
             if len(rows) < params["limit"]:
-                return found
+                return self._with_outcomes(found, caps)
             params["before_runid"] = rows[-1]["runid"]
 
     def run(self, runid: int) -> Run:
@@ -296,13 +296,26 @@ class Client:
         row = self._db.fetch_one("list_runs", params)
         if row is None:
             raise JobNotFound(f"no pg_cron run with runid {runid} is visible to this role", runid=runid)
-        return base.run_from_row(row, execution_mode=caps.execution_mode)
+        runs = self._with_outcomes([base.run_from_row(row, execution_mode=caps.execution_mode)], caps)
+        return runs[0]
+
+    def _with_outcomes(self, runs: list[Run], caps: Capabilities) -> list[Run]:
+        """Pushdown wrapper runs with their statement's outcome (``1 row``) instead of ``CALL``."""
+        ids = base.submission_ids(runs)
+        if not ids or caps.schema_version is None:
+            return runs
+        try:
+            rows = self._db.fetch_all("submission_outcomes", {"ids": ids})
+        except PgCronError as exc:
+            logger.debug("cannot read pushdown outcomes: %s", exc)
+            return runs
+        return base.with_submission_outcomes(runs, rows)
 
     def _pushdown_api(self) -> Pushdown:
         if self._pushdown is None:
-            from pgcron.pushdown import Pushdown, async_connect_factory
+            from pgcron.pushdown import Pushdown
 
-            self._pushdown = Pushdown(async_connect_factory(self._target))
+            self._pushdown = Pushdown(self._target)
         return self._pushdown
 
     def submit(

@@ -291,9 +291,9 @@ class AsyncClient:
                 if wanted is None or run.status in wanted:
                     found.append(run)
                     if len(found) >= limit:
-                        return found
+                        return await self._with_outcomes(found, caps)
             if len(rows) < params["limit"]:
-                return found
+                return await self._with_outcomes(found, caps)
             params["before_runid"] = rows[-1]["runid"]
 
     async def run(self, runid: int) -> Run:
@@ -310,15 +310,28 @@ class AsyncClient:
         row = await self._db.fetch_one("list_runs", params)
         if row is None:
             raise JobNotFound(f"no pg_cron run with runid {runid} is visible to this role", runid=runid)
-        return base.run_from_row(row, execution_mode=caps.execution_mode)
+        runs = await self._with_outcomes([base.run_from_row(row, execution_mode=caps.execution_mode)], caps)
+        return runs[0]
+
+    async def _with_outcomes(self, runs: list[Run], caps: Capabilities) -> list[Run]:
+        """Pushdown wrapper runs with their statement's outcome (``1 row``) instead of ``CALL``."""
+        ids = base.submission_ids(runs)
+        if not ids or caps.schema_version is None:
+            return runs
+        try:
+            rows = await self._db.fetch_all("submission_outcomes", {"ids": ids})
+        except PgCronError as exc:  # e.g. no privilege on the engine schema: the wrapper's message stays
+            logger.debug("cannot read pushdown outcomes: %s", exc)
+            return runs
+        return base.with_submission_outcomes(runs, rows)
 
     # ------------------------------------------------------------------ pushdown (pgcron.pushdown)
 
     def _pushdown_api(self) -> AsyncPushdown:
         if self._pushdown is None:
-            from pgcron.pushdown import AsyncPushdown, async_connect_factory
+            from pgcron.pushdown import AsyncPushdown
 
-            self._pushdown = AsyncPushdown(async_connect_factory(self._target))
+            self._pushdown = AsyncPushdown(self._target)
         return self._pushdown
 
     async def submit(

@@ -41,18 +41,23 @@ def runs_after(
     *,
     jobids: Iterable[int] | None = None,
     limit: int = 500,
+    also: Iterable[int] | None = None,
 ) -> FeedPage:
-    """Runs with ``runid > after_runid`` (of ``jobids`` only, when given), oldest first, at most ``limit``."""
+    """Runs with ``runid > after_runid`` (of ``jobids`` only, when given), oldest first, at most ``limit``.
+
+    ``also`` names older runids to read again in the same query (an observer's unfinished runs)."""
     if limit < 1:
         raise PgCronError(f"limit must be at least 1, got {limit}")
     if after_runid < 0:
         raise PgCronError(f"after_runid must be 0 or a runid, got {after_runid}")
     ids = None if jobids is None else sorted({int(j) for j in jobids})
     mode = client.capabilities().execution_mode
+    again = sorted({int(r) for r in also}) if also is not None else []
     rows = client.database.fetch_all(
-        "runfeed_after", {"after_runid": after_runid, "jobids": ids, "limit": limit}
+        "runfeed_after", {"after_runid": after_runid, "jobids": ids, "limit": limit, "also": again}
     )
     runs = tuple(base.run_from_row(row, execution_mode=mode) for row in rows)
+    runs = tuple(client._with_outcomes(list(runs), client.capabilities()))  # pushdown: "1 row", not CALL
     observed: datetime = rows[0]["observed_at"] if rows else _server_now(client)
     logger.debug("run feed: %d runs after %d", len(runs), after_runid)
     return FeedPage(runs=runs, observed_at=observed, full=len(rows) >= limit)

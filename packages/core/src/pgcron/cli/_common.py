@@ -42,6 +42,7 @@ __all__ = [
     "dsn_option",
     "fit_table",
     "handle_errors",
+    "json_line",
     "json_option",
     "make_console",
     "one_line",
@@ -228,6 +229,11 @@ def _default(value: Any) -> Any:
 def to_json(value: Any) -> str:
     """JSON for CLI output: datetimes as ISO 8601, durations in seconds, enums by value."""
     return json.dumps(value, default=_default, indent=2, sort_keys=False)
+
+
+def json_line(value: Any) -> str:
+    """``to_json`` on one line (JSON Lines: one object per event)."""
+    return json.dumps(value, default=_default, sort_keys=False)
 
 
 @contextmanager

@@ -28,7 +28,7 @@ SELECT d.runid, d.jobid, d.job_pid, d.database, d.username, d.command, d.status,
        (SELECT l.backend_start FROM launcher l) AS launcher_start,
        clock_timestamp() AS observed_at
   FROM cron.job_run_details d
- WHERE d.runid > %(after_runid)s::bigint
+ WHERE (d.runid > %(after_runid)s::bigint OR d.runid = ANY (%(also)s::bigint[]))  -- also: runs re-read
    AND (%(jobids)s::bigint[] IS NULL OR d.jobid = ANY (%(jobids)s::bigint[]))
  ORDER BY d.runid
  LIMIT %(limit)s::integer;
@@ -40,3 +40,10 @@ SELECT coalesce((SELECT d.runid FROM cron.job_run_details d
                   WHERE d.start_time < %(before)s::timestamptz
                   ORDER BY d.runid DESC LIMIT 1), 0) AS runid,
        clock_timestamp() AS now;
+
+-- name: run_channel_exists
+-- Whether the engine names a per-role notification channel (pgcron.run_channel(), migration 0004).
+SELECT pg_catalog.to_regprocedure('pgcron.run_channel()') IS NOT NULL AS present;
+
+-- name: run_channel
+SELECT pgcron.run_channel() AS channel;

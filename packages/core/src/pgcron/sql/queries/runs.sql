@@ -50,3 +50,10 @@ SELECT d.runid, d.jobid, d.job_pid, d.database, d.username, d.command, d.status,
         OR (d.start_time IS NULL AND d.status NOT IN ('succeeded', 'failed')))
  ORDER BY d.runid DESC
  LIMIT %(limit)s::integer;
+
+-- name: submission_outcomes
+-- The statement's own outcome of pushdown runs (the wrapper job's row only says CALL). Row-level security
+-- limits it to the caller's own submissions.
+SELECT s.id, s.username, s.claimed_pid, s.outcome, s.rows, s.error
+  FROM pgcron.submission s
+ WHERE s.id = ANY (%(ids)s::bigint[]);
