@@ -6,7 +6,7 @@
    (``examples/jobs.toml``) with plan/apply — the same as ``pgcron plan`` / ``pgcron apply``;
 3. runs SQL inside the database *now* through pg_cron (the exactly-once pushdown, ``pgcron run``):
    expire the stale seat reservations, no app-tier scheduler involved;
-4. prints the jobs and the runs pg_cron recorded.
+4. prints the jobs and the runs pg_cron recorded, and what to try next.
 
 Run it with ``bash scripts/demo`` (or ``hatch run demo``). Re-running it is harmless: the second plan is
 empty and the pushdown uses a fresh key each time.
@@ -18,16 +18,16 @@ import sys
 from pathlib import Path
 
 import psycopg
-from rich.console import Console
-from rich.table import Table
-
 from pgcron import Client, dev, schema
+from pgcron.cli._common import Col, fit_table, make_console, safe, terminal_width
 from pgcron.errors import PgCronError
 from pgcron.jobsfile import load_jobs_file
 from pgcron.plan import desired_specs
+from rich.console import Console
+from rich.text import Text
 
 EXAMPLES = Path(__file__).resolve().parent
-console = Console()
+console: Console = make_console()  # job names and messages printed safely, no emoji, fits the terminal
 
 # Seats held in carts; a third of them were held more than 15 minutes ago and never paid.
 SEED_RESERVATIONS = """
@@ -41,12 +41,11 @@ def main() -> int:
     try:
         server = dev.up("default")
     except PgCronError as exc:
-        console.print(f"[red]no dev server:[/] {exc.message}")
+        console.print(f"[red]no dev server:[/] {safe(exc.message, multiline=True)}")
         return 2
     console.print(
-        f"[bold]dev server[/] {server.dsn}  (route {server.route}, PostgreSQL {server.server_version}, "
-        f"pg_cron {server.pg_cron_version}, {server.mode})",
-        highlight=False,
+        f"[bold]dev server[/] {safe(server.dsn)}  (route {server.route}, PostgreSQL {server.server_version}, "
+        f"pg_cron {server.pg_cron_version}, {server.mode})"
     )
     schema.install(server.dsn)
 
@@ -57,7 +56,7 @@ def main() -> int:
     jobs_file = load_jobs_file(EXAMPLES / "jobs.toml")
     with Client.connect(server.dsn) as client:
         plan = client.plan(desired_specs(jobs_file), namespace=jobs_file.namespace)
-        console.print(f"[bold]plan[/] for namespace {jobs_file.namespace!r}: {plan.summary()}")
+        console.print(f"[bold]plan[/] for namespace {safe(repr(jobs_file.namespace))}: {plan.summary()}")
         if plan.pending:
             client.apply(plan)
             console.print("[bold]applied[/]: pg_cron now runs these jobs on their schedules")
@@ -67,23 +66,41 @@ def main() -> int:
             run = client.run_now("SELECT shop.expire_reservations()", timeout=60)
         took = f" in {run.duration.total_seconds() * 1000:.0f} ms" if run.duration else ""
         console.print(
-            f"run {run.runid} of job {run.jobid}: [bold]{run.status.value}[/] — {run.message}{took}",
-            highlight=False,
+            f"run {run.runid} of job {run.jobid}: [bold]{run.status.value}[/] — {safe(run.message)}{took}"
         )
 
-        jobs = Table("jobid", "name", "schedule", "active", title="pg_cron jobs")
-        for job in client.jobs():
-            jobs.add_row(str(job.jobid), job.name or "", job.schedule, str(job.active))
-        console.print(jobs)
+        width = terminal_width()
+        jobs = [
+            [str(job.jobid), job.name or "", job.schedule, Text(str(job.active))] for job in client.jobs()
+        ]
+        columns = [Col("jobid", right=True), Col("name", flex=True), Col("schedule"), Col("active")]
+        console.print(fit_table(columns, jobs, title="pg_cron jobs", width=width))
 
-        runs = Table("runid", "jobid", "status", "message", "start", title="latest runs (cron.job_run_details)")
-        for r in client.runs(limit=8):
-            start = r.start_time.strftime("%H:%M:%S.%f")[:-3] if r.start_time else ""
-            runs.add_row(str(r.runid), str(r.jobid), r.status.value, r.message or "", start)
-        console.print(runs)
+        runs = [
+            [
+                str(r.runid),
+                str(r.jobid),
+                r.status.value,
+                (r.message or "").splitlines()[0] if r.message else "",
+                r.start_time.strftime("%H:%M:%S.%f")[:-3] if r.start_time else "",
+            ]
+            for r in client.runs(limit=8)
+        ]
+        columns = [
+            Col("runid", right=True),
+            Col("jobid", right=True),
+            Col("status"),
+            Col("message", flex=True),
+            Col("start"),
+        ]
+        console.print(fit_table(columns, runs, title="latest runs (cron.job_run_details)", width=width))
 
-    console.print("the server keeps running: [bold]pgcron dev psql[/] to look around, ", end="")
-    console.print("[bold]pgcron dev down[/] to stop it")
+    console.print(
+        "try next (the server keeps running; [bold]pgcron dev down[/] stops it):\n"
+        "  [bold]pgcron runs --follow[/]             watch runs as they start and end\n"
+        "  [bold]pgcron plan examples/jobs.toml[/]   what the jobs file would change\n"
+        "  [bold]pgcron dev psql[/]                  look around in the database"
+    )
     return 0
 
 
