@@ -713,7 +713,9 @@ def _create(ctx: Mapping[str, Any], creates: list[Change], jobids: dict[str, int
                 "schedules": [r["schedule"] for r in rows],
                 "commands": [r["command"] for r in rows],
                 "databases": [r["database"] for r in rows],
-                "usernames": [r["username"] for r in rows],
+                # NULL for the connected role: a non-NULL username needs a real superuser, even when it
+                # names current_user (pg_cron #390), and no provider's admin role is one.
+                "usernames": [None if r["username"] == ctx["current_user"] else r["username"] for r in rows],
                 "actives": [r["active"] for r in rows],
             },
         )

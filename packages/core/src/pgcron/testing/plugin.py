@@ -9,6 +9,12 @@ A flavour's server comes from its environment variable (``PGCRON_DSN``, ``PGCRON
 a private instance (``pytest-<pid>-<flavour>``, a free port), and the session stops and deletes it at
 the end. A server that cannot be had fails the test — never a skip — so a run without a database
 cannot look green.
+
+Managed flavours: ``pgcron_managed`` (a :class:`ManagedServer`, parametrized over ``rds``, ``cloudsql``,
+``azure``, ``supabase``, ``neon``) and ``pgcron_managed_dsn`` (its customer admin's DSN). Each is a local
+emulation (``pgcron dev up --managed``), always started by the session, one at a time: moving to the next
+flavour stops the previous one. Pick flavours with ``@pytest.mark.parametrize("pgcron_managed", ["rds"],
+indirect=True)``.
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ import os
 import re
 import secrets
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pgcron.errors import DevServerError
 
@@ -34,7 +42,33 @@ _DESCRIPTION = {
     "libpq": "PostgreSQL + pg_cron >= 1.5, background workers off (libpq mode)",
     "14": "PostgreSQL 15 + pg_cron 1.4.2",
 }
-_SERVER_FIXTURES = {"pgcron_dsn", "pgcron_libpq_dsn", "pgcron_both_modes_dsn", "pgcron_14_dsn"}
+_SERVER_FIXTURES = {
+    "pgcron_dsn",
+    "pgcron_libpq_dsn",
+    "pgcron_both_modes_dsn",
+    "pgcron_14_dsn",
+    "pgcron_managed",
+    "pgcron_managed_dsn",
+}
+MANAGED_FLAVOURS = ("rds", "cloudsql", "azure", "supabase", "neon")
+
+
+@dataclass(frozen=True)
+class ManagedServer:
+    """A running managed-flavour emulation (``pgcron dev up --managed``)."""
+
+    flavour: str
+    dsn: str  # the customer admin role's (not superuser)
+    superuser_dsn: str  # the provider's superuser (Unix socket): for harness checks only
+    admin_role: str
+    database: str  # cron.database_name
+    background_workers: bool
+
+    def role_dsn(self, role: str) -> str:
+        """The DSN of another login role on this server (trust authentication)."""
+        return make_conninfo(self.dsn, user=role)
+
+
 _INSTANCE = re.compile(r"^pytest-(\d+)-")
 
 
@@ -42,6 +76,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "integration: needs a PostgreSQL server with pg_cron")
     config.addinivalue_line("markers", "acceptance: drives the real CLI, Airflow or Dagster against pg_cron")
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
+    config.addinivalue_line("markers", "managed: runs on the managed-PostgreSQL emulations (pgcron_managed)")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -92,6 +127,53 @@ class PgCronServers:
         self._started.append(name)
         logger.info("started %s for flavour %s: %s", name, flavour, state.dsn)
         return state.dsn
+
+    def managed(self, flavour: str) -> ManagedServer:
+        """Start (once) the emulation of a managed provider; fails the test when it cannot be had."""
+        key = f"managed-{flavour}"
+        if key in self._errors:
+            pytest.fail(self._errors[key], pytrace=False)
+        from pgcron import dev
+
+        self._reap_stale()
+        name = f"pytest-{os.getpid()}-{key}"
+        try:
+            with _uncaptured(self._config):
+                state = dev.up(name, managed=flavour, use_env=False)
+        except DevServerError as exc:
+            self._errors[key] = (
+                f"no local emulation of managed flavour {flavour} for this test; it is not skipped. "
+                f"pgcron dev up --managed {flavour} needs local PostgreSQL binaries with pg_cron >= 1.5 or "
+                f"root on Debian:\n{exc.message}"
+            )
+            pytest.fail(self._errors[key], pytrace=False)
+        if name not in self._started:
+            self._started.append(name)
+        assert state.superuser_dsn is not None and state.admin_role is not None
+        database = conninfo_to_dict(state.dsn).get("dbname") or "postgres"
+        self.used.add(state.superuser_dsn)
+        return ManagedServer(
+            flavour=flavour,
+            dsn=state.dsn,
+            superuser_dsn=state.superuser_dsn,
+            admin_role=state.admin_role,
+            database=str(database),
+            background_workers=state.background_workers,
+        )
+
+    def stop_managed(self, flavour: str) -> None:
+        from pgcron import dev
+
+        name = f"pytest-{os.getpid()}-managed-{flavour}"
+        if name in self._started:
+            state = dev.load_state(name)
+            if state is not None and state.superuser_dsn:
+                self.used.discard(state.superuser_dsn)
+            try:
+                dev.down(name, purge=True)
+            except DevServerError as exc:
+                logger.warning("could not stop test server %s: %s", name, exc)
+            self._started.remove(name)
 
     def _reap_stale(self) -> None:
         """Stop and delete instances left by test sessions that died without cleaning up."""
@@ -180,6 +262,25 @@ def pgcron_both_modes_dsn(request: pytest.FixtureRequest, pgcron_servers: PgCron
 @pytest.fixture(scope="session")
 def pgcron_14_dsn(pgcron_servers: PgCronServers) -> str:
     return pgcron_servers.dsn("14")
+
+
+@pytest.fixture(scope="session", params=MANAGED_FLAVOURS)
+def pgcron_managed(request: pytest.FixtureRequest, pgcron_servers: PgCronServers) -> Iterator[ManagedServer]:
+    """A local emulation of a managed provider (param: rds, cloudsql, azure, supabase, neon).
+
+    One at a time: pytest finishes the previous flavour's server before it starts the next.
+    """
+    flavour = str(request.param)
+    try:
+        yield pgcron_servers.managed(flavour)
+    finally:
+        pgcron_servers.stop_managed(flavour)
+
+
+@pytest.fixture(scope="session")
+def pgcron_managed_dsn(pgcron_managed: ManagedServer) -> str:
+    """The customer admin role's DSN on each managed flavour (not superuser)."""
+    return pgcron_managed.dsn
 
 
 def unschedule_prefixed(dsn: str, prefix: str) -> int:

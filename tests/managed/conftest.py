@@ -1,0 +1,91 @@
+"""Managed-PostgreSQL scenarios: every flavour of `pgcron dev up --managed`, as the customer's admin role and
+as ordinary app roles it creates — never as a superuser (the provider's superuser DSN is used only to look).
+
+``managed`` is the plugin's ``pgcron_managed`` server with the engine installed by the customer's admin, two
+app roles (``app_a``, ``app_b``) created by that admin and given pgcron's privileges with ``grant_role`` (what
+``pgcron schema grant`` runs), and ``CREATE`` on the public schema so their SQL has somewhere to write.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import pytest
+from pgcron.grants import GrantResult, grant_role
+from pgcron.schema import SchemaStatus, install
+from pgcron.testing.plugin import ManagedServer
+from psycopg import sql
+
+APP_ROLES = ("app_a", "app_b")
+#: Flavours whose app roles can use pg_cron at all (Neon: the cron schema's USAGE cannot be passed on).
+APP_ROLES_SCHEDULE = {"rds": True, "cloudsql": True, "azure": True, "supabase": True, "neon": False}
+
+
+@dataclass
+class Managed:
+    server: ManagedServer
+    installed: SchemaStatus
+    grants: dict[str, GrantResult]
+
+    @property
+    def flavour(self) -> str:
+        return self.server.flavour
+
+    @property
+    def admin(self) -> str:
+        return self.server.dsn
+
+    @property
+    def superuser(self) -> str:
+        return self.server.superuser_dsn
+
+    def dsn(self, role: str) -> str:
+        return self.server.dsn if role == self.server.admin_role else self.server.role_dsn(role)
+
+    @property
+    def pushdown_roles(self) -> tuple[str, ...]:
+        """The roles that can push down here: the admin, and the app roles where the provider allows."""
+        apps = APP_ROLES if APP_ROLES_SCHEDULE[self.flavour] else ()
+        return (self.server.admin_role, *apps)
+
+
+def connect(dsn: str, *, autocommit: bool = True) -> psycopg.Connection[Any]:
+    return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=10)
+
+
+def rows(dsn: str, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    with connect(dsn) as conn:
+        cur = conn.execute(sql.SQL(query), params)  # type: ignore[arg-type]  # test-only constant queries
+        return cur.fetchall() if cur.description is not None else []
+
+
+def scalar(dsn: str, query: str, params: tuple[Any, ...] = ()) -> Any:
+    found = rows(dsn, query, params)
+    return found[0][0] if found else None
+
+
+def eventually(check: Callable[[], Any], *, timeout: float = 30.0, every: float = 0.5) -> Any:
+    """``check()``'s first truthy value within ``timeout`` seconds; its last value otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(every)
+
+
+@pytest.fixture(scope="session")
+def managed(pgcron_managed: ManagedServer) -> Iterator[Managed]:
+    status = install(pgcron_managed.dsn)
+    grants: dict[str, GrantResult] = {}
+    with connect(pgcron_managed.dsn) as conn:
+        for role in APP_ROLES:
+            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None:
+                conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+            conn.execute(sql.SQL("GRANT CREATE ON SCHEMA public TO {}").format(sql.Identifier(role)))
+            grants[role] = grant_role(conn, role)
+    yield Managed(pgcron_managed, status, grants)
