@@ -1,0 +1,55 @@
+"""Helpers of the CLI tests: run the real `pgcron` in a subprocess, wait for conditions."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import pytest
+
+T = TypeVar("T")
+
+# Job names and commands any role could write: Rich markup, an OSC 8 hyperlink, a clear-screen CSI, an
+# emoji code, a C1 CSI, a right-to-left override.
+HOSTILE = "[bold red]x[/] \x1b]8;;http://evil\x07 \x1b[2J :a: shop:a:b \u202e"
+HOSTILE_SHOWN = (r"[bold red]x[/]", r"\x1b]8;;http://evil\x07", r"\x1b[2J", ":a:", "shop:a:b", r"\u202e")
+
+
+def assert_inert(output: str) -> None:
+    """No raw control character reached the output, and the hostile text is shown as written."""
+    assert "\x1b" not in output and "\x07" not in output and "\u202e" not in output, repr(output)
+    for piece in HOSTILE_SHOWN:
+        assert piece in output, (piece, output)
+
+
+def wait_for(probe: Callable[[], T | None], *, timeout: float = 30.0, what: str = "condition") -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.1)
+
+
+def cli_env(dsn: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env.update(PGCRON_DSN=dsn, PYTHONUNBUFFERED="1", **extra)
+    return env
+
+
+def run_cli(dsn: str, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    """The real CLI (`python -m pgcron`) with stdout a pipe (not a terminal)."""
+    return subprocess.run(
+        [sys.executable, "-m", "pgcron", *args],
+        env=cli_env(dsn, **extra),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
