@@ -234,6 +234,7 @@ def test_forged_rows_do_not_erase_another_roles_history(cluster: Cluster, namesp
             finished_at=ago(3600),
             job_removed_at=ago(3600),
         ),
+        ("CALL pgcron.purge_history(interval '1 microsecond')", ()),
         forge(
             f"m-erase-top-{token}", jobid=jobid, top_level=True, finished_at=ago(), job_removed_at=ago(3600)
         ),

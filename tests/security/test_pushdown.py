@@ -273,6 +273,13 @@ def test_run_events_reach_only_the_runs_role(cluster: Cluster, token: str) -> No
     runs; alice's own channel does carry them (so the test can see a leak)."""
     alice_channel = _channel(cluster.alice) or "pgcron_run"
     mallory_channels = {"pgcron_run", _channel(cluster.mallory) or "pgcron_run"}
+    with connect(cluster.mallory) as conn:  # she asks the engine for alice's channel
+        try:
+            stolen = conn.execute("SELECT pgcron._run_channel(%s)", (ALICE,)).fetchone()
+            if stolen and stolen[0]:
+                mallory_channels.add(str(stolen[0]))
+        except psycopg.Error:
+            pass
     with connect(cluster.mallory) as mallory, connect(cluster.alice) as alice:
         for ch in mallory_channels:
             mallory.execute(sql.SQL("LISTEN {}").format(sql.Identifier(ch)))
