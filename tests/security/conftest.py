@@ -309,6 +309,13 @@ def reset(c: Cluster) -> None:
             "DELETE FROM pgcron.applied_job WHERE username = ANY(%s) OR applied_by = ANY(%s)",
             (roles, roles),
         )
+        for table in ("lane_config", "lane_worker"):  # lanes (0006), where they exist
+            if scalar(c.dsn, "SELECT to_regclass(%s) IS NOT NULL", (f"pgcron.{table}",)):
+                _quietly(
+                    conn,
+                    sql.SQL("DELETE FROM {} WHERE role = ANY(%s)").format(sql.Identifier("pgcron", table)),
+                    (roles,),
+                )
         # Objects mallory created (functions in public, her tables) and every privilege granted to her.
         _quietly(conn, sql.SQL("DROP OWNED BY {}").format(sql.Identifier(MALLORY)))
         _quietly(conn, sql.SQL("REVOKE CREATE ON SCHEMA public FROM {}").format(sql.Identifier(MALLORY)))

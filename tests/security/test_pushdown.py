@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from typing import Any
 
 import pgcron
@@ -297,3 +298,34 @@ def test_run_events_reach_only_the_runs_role(cluster: Cluster, token: str) -> No
         # NOTIFY is delivered to every listener at the same commit: what mallory got, she has by now.
         leaked = [(n.channel, n.payload) for n in mallory.notifies(timeout=1)]
     assert not leaked, f"mallory received run events of other roles: {leaked[:5]}"
+
+
+# -- lanes (0006): long-running workers of one role ---------------------------------------------------------
+
+
+def test_lanes_run_only_their_own_roles_sql(cluster: Cluster, token: str) -> None:
+    """Next attack (lanes, 0006): mallory starts a lane of her own and runs `CALL pgcron.lane_run(1)` herself
+    in a session of hers while alice, who has a lane, submits: only alice's own worker or job may run her SQL.
+    (Before lanes existed the calls are refused and alice's runs use their own jobs.)"""
+    attempt(cluster.alice, ("SELECT pgcron.lane_start(1)", ()))
+    attempt(cluster.mallory, ("SELECT pgcron.lane_start(1)", ()))
+    intruder = connect(cluster.mallory)
+    intruder.execute("SET statement_timeout = '20s'")
+
+    def intrude() -> None:
+        with contextlib.suppress(psycopg.Error):
+            intruder.execute("CALL pgcron.lane_run(1)")
+
+    thread = threading.Thread(target=intrude, daemon=True)
+    thread.start()
+    try:
+        for i in range(3):
+            tok = f"{token}x{i}"
+            assert_ran_once_as_alice(cluster, alice_runs(cluster, ledger_insert(tok)), tok)
+    finally:
+        with contextlib.suppress(psycopg.Error):
+            query_all(cluster.alice, "SELECT pgcron.lane_stop()")
+        with contextlib.suppress(psycopg.Error):
+            query_all(cluster.dsn, "SELECT pg_cancel_backend(%s)", (intruder.info.backend_pid,))
+        thread.join(30)
+        intruder.close()

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pgcron
 import pytest
-from pgcron.history import purge_history
+from pgcron.client import Client
 from pgcron.models import JobSpec
 from psycopg import sql
 
@@ -64,7 +64,7 @@ def test_history_purge_namespace(cluster: Cluster, namespace: str, shadows: Call
     superuser_job(cluster, f"{namespace}:kept")
     shadows()
     with connect(cluster.dsn) as conn:
-        purge_history(conn, timedelta(days=1), job_prefix=f"{namespace}:")
+        Client.connect(conn).purge_history(timedelta(days=1), job_prefix=f"{namespace}:")
     assert not is_superuser(cluster.dsn, MALLORY)
 
 
