@@ -300,7 +300,78 @@ EXCEPTION WHEN OTHERS THEN
 END $$;
 
 
--- 6. Who may execute what. -----------------------------------------------------------------------------------
+-- 6. Apply records: 0004's _record_applied_jobs, except that a job row security hides from the engine owner is
+-- left without a record instead of failing the apply (no description, tags or timeout is kept for it).
+
+CREATE OR REPLACE FUNCTION pgcron._record_applied_jobs(p_role text, p_jobids bigint[], p_specs jsonb[],
+                                                      p_created boolean[]) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_role text := pgcron._verified_role(p_role);
+    j record;
+    v_spec jsonb;
+    v_timeout interval;
+    v_secs numeric;
+    n integer := 0;
+BEGIN
+    IF coalesce(cardinality(p_jobids), 0) <> coalesce(cardinality(p_specs), 0)
+       OR coalesce(cardinality(p_jobids), 0) <> coalesce(cardinality(p_created), 0) THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'pgcron: jobids, specs and created differ in length';
+    END IF;
+    FOR i IN 1 .. coalesce(cardinality(p_jobids), 0) LOOP
+        SELECT cj.jobid, cj.jobname::text AS jobname, cj.username::text AS username INTO j
+          FROM cron.job cj WHERE cj.jobid = p_jobids[i];
+        IF j.jobid IS NULL THEN
+            -- Row security on cron.job hides other roles' jobs from an engine owner that is not superuser
+            -- (managed PostgreSQL): a job it cannot see cannot be verified, so it gets no record.
+            CONTINUE WHEN v_role <> current_user::text AND NOT pgcron._is_superuser(current_user::text);
+            RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('pgcron: job %s does not exist', p_jobids[i]);
+        END IF;
+        IF j.username <> v_role AND (to_regrole(quote_ident(j.username)) IS NULL
+                                     OR NOT pg_has_role(session_user, j.username::name, 'USAGE')) THEN
+            RAISE EXCEPTION USING ERRCODE = '42501',
+                MESSAGE = format('pgcron: job %s (%s) belongs to role %s; %s may not record it',
+                                 j.jobid, j.jobname, j.username, v_role);
+        END IF;
+        IF j.jobname IS NULL OR position(':' IN j.jobname) < 2 THEN
+            RAISE EXCEPTION USING ERRCODE = '22023',
+                MESSAGE = format('pgcron: job %s has no namespace in its name', j.jobid);
+        END IF;
+        v_spec := p_specs[i];
+        IF v_spec IS NULL OR jsonb_typeof(v_spec) <> 'object' THEN
+            RAISE EXCEPTION USING ERRCODE = '22023',
+                MESSAGE = format('pgcron: the record of job %s must be a JSON object', j.jobname);
+        END IF;
+        v_timeout := NULL;
+        IF v_spec ? 'timeout_seconds' AND jsonb_typeof(v_spec -> 'timeout_seconds') <> 'null' THEN
+            IF jsonb_typeof(v_spec -> 'timeout_seconds') <> 'number' THEN
+                RAISE EXCEPTION USING ERRCODE = '22023',
+                    MESSAGE = format('pgcron: timeout_seconds of job %s must be a number', j.jobname);
+            END IF;
+            v_secs := (v_spec ->> 'timeout_seconds')::numeric;
+            IF NOT (v_secs > 0 AND v_secs <= 2678400) THEN
+                RAISE EXCEPTION USING ERRCODE = '22023',
+                    MESSAGE = format('pgcron: timeout_seconds of job %s must be in (0, 2678400] (31 days), got %s',
+                                     j.jobname, v_secs);
+            END IF;
+            v_timeout := make_interval(secs => v_secs::double precision);
+        END IF;
+        INSERT INTO pgcron.applied_job AS a (jobid, jobname, namespace, username, spec, timeout, created_at,
+                                             applied_at, applied_by)
+        VALUES (j.jobid, j.jobname, split_part(j.jobname, ':', 1), j.username, v_spec, v_timeout,
+                CASE WHEN p_created[i] THEN clock_timestamp() END, clock_timestamp(), v_role)
+        ON CONFLICT (jobid) DO UPDATE
+           SET jobname = excluded.jobname, namespace = excluded.namespace, username = excluded.username,
+               spec = excluded.spec, timeout = excluded.timeout,
+               created_at = coalesce(excluded.created_at, a.created_at),
+               applied_at = excluded.applied_at, applied_by = excluded.applied_by;
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END $$;
+
+
+-- 7. Who may execute what. -----------------------------------------------------------------------------------
 
 REVOKE ALL ON FUNCTION pgcron._may_unschedule(text) FROM PUBLIC;
 -- _started_by: pure; tidy_own (invoker) calls it. _submission_bind verifies the role it is told.
