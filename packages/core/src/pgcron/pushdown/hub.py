@@ -60,6 +60,9 @@ class AsyncWaiterHub:
         self._listening = False
         self._poll_s = POLL_MIN_S
         self._closed = False
+        self._full = True  # the next pass looks at every wait
+        self._dirty: set[int] = set()  # waits a notification or a registration named since the last pass
+        self._settling: set[int] = set()  # waits whose run row ended while its backend still exits
         # Counters for the benchmark and for tests ("one query for all waiters").
         self.state_queries = 0
         self.notifications = 0
@@ -113,6 +116,7 @@ class AsyncWaiterHub:
         self._waiters.setdefault(submission_id, []).append(fut)
         if jobid is not None:
             self._jobids[jobid] = submission_id
+        self._dirty.add(submission_id)
         self._poll_s = POLL_MIN_S
         self._ensure_tasks()
         self._wake.set()
@@ -155,38 +159,50 @@ class AsyncWaiterHub:
             self._listen_task = asyncio.create_task(self._listen(), name="pgcron-pushdown-listen")
 
     async def _run(self) -> None:
+        # Which waits to look at: a NOTIFY names the job (or lane submission) that changed, so a wake-up
+        # queries only those, the new waits and the ones about to settle; the safety poll, a reconnect or a
+        # payload that names nothing known look at every wait. With 1,000 waits, one run ending costs one row.
         reconnect_s = 0.1
         while self._waiters and not self._closed:
+            if self._full or not self._listening:
+                ids = list(self._waiters)
+                self._full = False
+            else:
+                ids = [sid for sid in self._waiters if sid in self._dirty or sid in self._settling]
+            self._dirty.clear()
             try:
-                settling = await self._check_all()
+                if ids:
+                    self._settling = await self._check(ids)
                 reconnect_s = 0.1
             except (psycopg.Error, PgCronError) as exc:  # PgCronError: ConnectionFailed while reconnecting
                 log.warning("pushdown waiter query failed (%s); retrying in %.1f s", exc, reconnect_s)
+                self._full = True
                 await asyncio.sleep(reconnect_s)
                 reconnect_s = min(reconnect_s * 2, RECONNECT_MAX_S)
                 continue
             if not self._waiters:
                 break
-            if settling:  # the row says it ended, its backend is still exiting: no NOTIFY will follow
+            if self._settling:  # the row says it ended, its backend is still exiting: no NOTIFY will follow
                 delay = POLL_MIN_S
             elif self._listening:
                 delay = SAFETY_POLL_S
             else:
                 delay = self._poll_s
                 self._poll_s = min(self._poll_s * 1.5, POLL_MAX_S)
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(self._wake.wait(), delay)
+            except TimeoutError:
+                self._full = not self._settling  # the safety poll: look at everything
             self._wake.clear()
 
-    async def _check_all(self) -> bool:
-        """Resolve every finished wait with one query; True when some run is about to finish."""
-        ids = list(self._waiters)
+    async def _check(self, ids: list[int]) -> set[int]:
+        """Resolve the finished waits among ``ids`` with one query; returns the ids about to finish."""
         states = await self.fetch(ids)
-        settling = False
+        settling: set[int] = set()
         for sid, state in states.items():
             status, _ = verdict(state)
             if not status.is_terminal and state.raw_status in ("succeeded", "failed"):
-                settling = True
+                settling.add(sid)
             if status.is_terminal:
                 for fut in self._waiters.get(sid, []):
                     if not fut.done():
@@ -211,10 +227,11 @@ class AsyncWaiterHub:
                 await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
                 self._listening = True
                 backoff = 0.1
-                self._wake.set()  # anything that ended while we were not listening
+                self._full = True  # anything that ended while we were not listening
+                self._wake.set()
                 async for note in conn.notifies():
                     self.notifications += 1
-                    if self._relevant(note.payload):
+                    if self._note(note.payload):
                         self._wake.set()
             except asyncio.CancelledError:
                 raise
@@ -232,8 +249,16 @@ class AsyncWaiterHub:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, RECONNECT_MAX_S)
 
-    def _relevant(self, payload: str) -> bool:
-        return _relevant(payload, self._jobids)
+    def _note(self, payload: str) -> bool:
+        """Mark the waits a notification is about; True when it may end one of them."""
+        if not _relevant(payload, self._jobids):
+            return False
+        target = _target_of(payload, self._jobids)
+        if target is None:
+            self._full = True
+        else:
+            self._dirty.add(target)
+        return True
 
 
 class WaiterHub:
@@ -429,6 +454,21 @@ class WaiterHub:
         if conn is not None:
             with contextlib.suppress(Exception):
                 conn.close()
+
+
+def _target_of(payload: str, jobids: dict[int, int]) -> int | None:
+    """The submission a notification is about: a lane run names it, a job's run names the job."""
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    sid = data.get("submission_id")
+    if isinstance(sid, int):
+        return sid
+    jobid = data.get("jobid")
+    return jobids.get(jobid) if isinstance(jobid, int) else None
 
 
 def _relevant(payload: str, jobids: dict[int, int]) -> bool:
