@@ -9,12 +9,14 @@ async/sync differences belong here; logic without I/O lives in ``pgcron._client_
 
 from __future__ import annotations
 import logging
+import time
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 import psycopg
 from psycopg_pool import ConnectionPool
 from pgcron import _client_base as base
+from pgcron import lanes as _lanes
 from pgcron import plan as _plan
 from pgcron._db import Database
 from pgcron.errors import JobNotFound, PgCronError, ScheduleError, UnsupportedFeature
@@ -357,3 +359,40 @@ class Client:
     def attach(self, key: str) -> RunHandle:
         """The handle of an existing submission by key (after a restart, a retry)."""
         return self._pushdown_api().attach(key)
+
+    def lane_start(self, workers: int = 1, *, wait: float | None = 15.0) -> _lanes.LaneStatus:
+        """Start (or resize) this role's lane in pg_cron's database: ``workers`` long-running jobs
+        ``pgcron:lane:<n>`` that run this role's submissions at once (docs/adr/0006-lanes.md). Each holds one
+        of ``cron.max_running_jobs``' slots while it runs. Waits up to ``wait`` seconds for them to report
+        (pg_cron starts a new job one to two seconds later); ``None`` returns at once."""
+        count = _lanes.check_workers(workers)
+        self._db.fetch_one("lane_start", {"workers": count})
+        started = time.monotonic()
+        while True:
+            status = self.lane_status()
+            if wait is None or status.live >= count:
+                return status
+            if time.monotonic() - started > wait:
+                raise PgCronError(
+                    f"the lane asked for {count} worker(s), {status.live} reported within {wait:g} s. Check `pgcron lane status`, the lane jobs' runs and that cron.max_running_jobs has free slots."
+                )
+            self._db.fetch_one("lane_pause", {"seconds": 0.1})
+
+    def lane_stop(self, *, wait: float | None = 30.0) -> _lanes.LaneStatus:
+        """Stop this role's lane: workers end after the submission they run (idle ones within a second) and
+        their jobs are removed once they have. Waits up to ``wait`` seconds; ``None`` only asks."""
+        started = time.monotonic()
+        while True:
+            row = self._db.fetch_one("lane_stop")
+            running = int(row["running"]) if row is not None else 0
+            if running == 0 or wait is None:
+                return self.lane_status()
+            if time.monotonic() - started > wait:
+                raise PgCronError(
+                    f"{running} lane worker(s) still run after {wait:g} s (a long statement?); they stop when it ends. Call lane_stop() again to remove their jobs then."
+                )
+            self._db.fetch_one("lane_pause", {"seconds": 0.2})
+
+    def lane_status(self) -> _lanes.LaneStatus:
+        """This role's lane in pg_cron's database: workers asked for, and what each reports."""
+        return _lanes.status_from_rows(self._db.fetch_all("lane_status"))

@@ -108,6 +108,8 @@ class Run:
     command: str | None = None
     rows: int | None = None
     job_pid: int | None = None
+    #: pushdown runs: ``"job"`` (its own temporary pg_cron job) or ``"lane"`` (a warm lane of its role)
+    via: str | None = None
 
     @property
     def duration(self) -> timedelta | None:
@@ -129,6 +131,8 @@ class RunHandle:
     message: str | None = None
     start: datetime | None = None
     end: datetime | None = None
+    #: ``"job"`` (its own temporary pg_cron job) or ``"lane"`` (a warm lane of its role; docs/adr/0006)
+    via: str = "job"
 
     @property
     def duration(self) -> timedelta | None:

@@ -9,6 +9,11 @@ that row is terminal (the procedure commits the outcome before it returns, so th
 or when maintenance marked the submission ``lost`` / ``expired`` / ``canceled`` before it started. A one-shot
 run is over when its row is terminal and, for ``succeeded``, its backend is gone (background-worker mode
 flips multi-statement commands to ``succeeded`` before they finish).
+
+Lane runs (``via = 'lane'``, docs/adr/0006-lanes.md): the lane's pg_cron run row is the lane's own long run,
+not the submission's, so the submission record decides. The lane commits the SQL and its outcome together,
+so a recorded outcome is final as soon as it is visible; a claim whose backend vanished is marked ``lost`` by
+maintenance (its SQL did not commit) and reported ``LOST``.
 """
 
 from __future__ import annotations
@@ -64,6 +69,8 @@ class SubmissionState:
     job_pid: int | None
     backend_alive: bool
     finished_age: float | None = None
+    via: str = "job"
+    lane_worker: int | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> SubmissionState:
@@ -94,6 +101,8 @@ class SubmissionState:
             job_pid=row["job_pid"],
             backend_alive=bool(row["backend_alive"]),
             finished_age=row.get("finished_age"),
+            via=row.get("via") or "job",
+            lane_worker=row.get("lane_worker"),
         )
 
 
@@ -107,7 +116,18 @@ def normalize_message(raw: str | None, *, command: str | None = None) -> str | N
 
 def verdict(s: SubmissionState) -> tuple[RunStatus, str | None]:
     """The engine's status for a submission, and its normalized message."""
+    if s.via == "lane":
+        return _verdict_lane(s)
     return _verdict_once(s) if s.top_level else _verdict_procedure(s)
+
+
+def _verdict_lane(s: SubmissionState) -> tuple[RunStatus, str | None]:
+    # No pg_cron row of its own: the record alone. Its outcome commits with the SQL, so it is final.
+    if s.outcome is None:
+        return (RunStatus.RUNNING if s.claimed_at is not None else RunStatus.PENDING), None
+    if s.outcome == "expired" or (s.outcome == "canceled" and s.claimed_at is None):
+        return (RunStatus.FAILED if s.outcome == "expired" else RunStatus.CANCELED), s.error
+    return _from_record(s)
 
 
 def _verdict_procedure(s: SubmissionState) -> tuple[RunStatus, str | None]:
@@ -200,12 +220,13 @@ def to_run(s: SubmissionState) -> Run:
         message=message,
         return_message=s.return_message,
         start_time=s.start_time if s.start_time is not None else s.claimed_at,
-        end_time=s.end_time if status.is_terminal else None,
+        end_time=_end(s) if status.is_terminal else None,
         database=s.database,
         username=s.username,
         command=s.command,
         rows=s.rows if status is RunStatus.SUCCEEDED else None,
         job_pid=s.job_pid if s.job_pid is not None else s.claimed_pid,
+        via=s.via,
     )
 
 
@@ -220,5 +241,10 @@ def to_handle(s: SubmissionState) -> RunHandle:
         status=status,
         message=message,
         start=s.start_time if s.start_time is not None else s.claimed_at,
-        end=s.end_time if status.is_terminal else None,
+        end=_end(s) if status.is_terminal else None,
+        via=s.via,
     )
+
+
+def _end(s: SubmissionState) -> datetime | None:
+    return s.finished_at if s.via == "lane" else s.end_time

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -43,6 +44,10 @@ log = logging.getLogger(__name__)
 Timeout = float | int | timedelta | None
 #: The engine refuses longer timeouts (migration 0004); a wait may not be longer either.
 MAX_TIMEOUT_S = 31 * 86400.0
+#: A lane submission not claimed this long may get its own job (pgcron.config lane_fallback_after, 0006);
+#: the waiter asks the engine then and every LANE_RECHECK_S after, until the lane took it or it fell back.
+LANE_FALLBACK_S = 2.0
+LANE_RECHECK_S = 1.0
 
 
 def as_seconds(value: Timeout, *, what: str) -> float | None:
@@ -197,17 +202,45 @@ class AsyncPushdown:
         first (the run itself goes on: its own ``timeout`` is enforced in the database)."""
         limit = as_seconds(timeout, what="wait timeout")
         hub = await self._get_hub()
+        deadline = None if limit is None else time.monotonic() + limit
+        jobid = handle.jobid
+        # A lane submission the lane does not take gets its own job (docs/adr/0006-lanes.md): the waiter asks.
+        lane_pending = handle.via == "lane" and handle.start is None and not handle.status.is_terminal
+        slice_s = LANE_FALLBACK_S
+        while True:
+            remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            wait_s = (
+                remaining if not lane_pending else slice_s if remaining is None else min(remaining, slice_s)
+            )
+            try:
+                state = await hub.wait(handle.submission_id, jobid, wait_s)
+                return to_run(state)
+            except TimeoutError:
+                if not lane_pending or (deadline is not None and time.monotonic() >= deadline):
+                    raise RunTimeout(
+                        f"stopped waiting for pushdown submission {handle.key!r} after {limit:g} s; it goes "
+                        "on in the database. Wait again, attach(key) later, or cancel(handle).",
+                        key=handle.key,
+                    ) from None
+            except LookupError as exc:
+                raise SubmissionNotFound(str(exc)) from None
+            state = await self._lane_fallback(hub, handle.submission_id)
+            jobid = state.jobid
+            lane_pending = state.via == "lane" and state.claimed_at is None and state.outcome is None
+            slice_s = LANE_RECHECK_S
+
+    async def _lane_fallback(self, hub: AsyncWaiterHub, submission_id: int) -> SubmissionState:
+        """Give a lane submission its own job if its lane made no progress (atomic in the engine: never
+        both); the submission's state afterwards."""
         try:
-            state = await hub.wait(handle.submission_id, handle.jobid, limit)
-        except TimeoutError:
-            raise RunTimeout(
-                f"stopped waiting for pushdown submission {handle.key!r} after {limit:g} s; it goes on in "
-                "the database. Wait again, attach(key) later, or cancel(handle).",
-                key=handle.key,
-            ) from None
-        except LookupError as exc:
-            raise SubmissionNotFound(str(exc)) from None
-        return to_run(state)
+            rows = await hub.execute(get_query("pushdown_lane_fallback"), {"id": submission_id})
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+        if rows and rows[0]["fell_back"]:
+            log.info(
+                "pushdown submission %s: its lane did not take it; it runs as its own job", submission_id
+            )
+        return await self._state(hub, submission_id)
 
     async def run_now(
         self,

@@ -69,8 +69,12 @@ ON CONFLICT (name) DO NOTHING;
 CREATE OR REPLACE FUNCTION pgcron._lane_alive(p_pid integer, p_backend_start timestamptz, p_role text)
     RETURNS boolean
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    -- backend_start is NULL where the viewer may not see another role's backend details (0005): then the pid
+    -- and its role are all there is to go by.
     SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a
-                    WHERE a.pid = p_pid AND a.backend_start = p_backend_start AND a.usename = p_role)
+                    WHERE a.pid = p_pid AND a.usename = p_role
+                      AND (a.backend_start IS NULL OR p_backend_start IS NULL
+                           OR a.backend_start = p_backend_start))
 $$;
 
 -- A lane can take a submission now: one of its wanted workers is alive and reported within 3 s (idle workers
@@ -177,17 +181,18 @@ CREATE OR REPLACE FUNCTION pgcron.lane_fallback(p_id bigint) RETURNS boolean
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     o record;
+    v_jobid bigint;
 BEGIN
     SELECT * INTO o FROM pgcron._lane_unroute(current_user::text, p_id);
     IF o.jobname IS NULL THEN
         RETURN false;
     END IF;
-    PERFORM cron.schedule(o.jobname, o.schedule, o.job_command);   -- the caller's own job, as in submit
-    PERFORM pgcron._submission_bind(current_user::text, p_id);
+    v_jobid := cron.schedule(o.jobname, o.schedule, o.job_command);   -- the caller's own job, as in submit
+    PERFORM pgcron._submission_bind(current_user::text, p_id, v_jobid);
     RETURN true;
 END $$;
 
--- submit (0004) with routing: same signature and result; a lane submission has no job (jobid NULL).
+-- submit (0005) with routing: same signature and result; a lane submission has no job (jobid NULL).
 CREATE OR REPLACE FUNCTION pgcron.submit(
     p_command   text,
     p_key       text DEFAULT NULL,
@@ -202,6 +207,7 @@ DECLARE
     l record;
     v_jobid bigint;
 BEGIN
+    PERFORM pgcron.tidy_own();
     SELECT * INTO o FROM pgcron._submission_open(current_user::text, p_command, p_key, p_database, p_username,
                                                  p_timeout, p_top_level);
     IF o.reattached THEN
@@ -224,7 +230,7 @@ BEGIN
                                              CASE WHEN o.username = current_user::text THEN NULL
                                                   ELSE o.username END);
     END IF;
-    v_jobid := pgcron._submission_bind(current_user::text, o.id);
+    v_jobid := pgcron._submission_bind(current_user::text, o.id, v_jobid);
     RETURN QUERY SELECT o.id, v_jobid, false;
 END $$;
 

@@ -35,6 +35,8 @@ SELECT DISTINCT ON (s.id)
        s.id, s.key, s.jobid, s.top_level, s.command, s.database, s.username, s.timeout,
        s.submitted_at, s.claimed_at, s.claimed_pid, s.finished_at, s.outcome, s.rows, s.sqlstate, s.error,
        s.cancel_requested_at, s.job_removed_at,
+       -- which path ran it (migration 0006; read through jsonb so an engine without lanes still answers)
+       coalesce(to_jsonb(s) ->> 'via', 'job') AS via, (to_jsonb(s) ->> 'lane_worker')::int AS lane_worker,
        d.runid, d.status, d.return_message, d.start_time, d.end_time, d.job_pid,
        extract(epoch FROM clock_timestamp() - s.finished_at)::float8 AS finished_age,
        EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a
@@ -59,3 +61,7 @@ SELECT pgcron.cancel_submission(%(id)s) AS result
 -- name: pushdown_run_channel
 -- The LISTEN channel of this role's run events (migration 0004: one unguessable channel per role).
 SELECT pgcron.run_channel() AS channel
+
+-- name: pushdown_lane_fallback
+-- A lane submission its lane did not take (migration 0006): its own job now, atomically, or nothing.
+SELECT pgcron.lane_fallback(%(id)s) AS fell_back
