@@ -24,11 +24,10 @@ def engine_dsn(pgcron_both_modes_dsn: str) -> str:
     if dsn not in _prepared:
         install(dsn)
         with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("CREATE TABLE IF NOT EXISTS {} (token text NOT NULL, at timestamptz DEFAULT now())").format(
-                    sql.Identifier(COUNTER)
-                )
+            table = sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (token text NOT NULL, at timestamptz DEFAULT now())"
             )
+            conn.execute(table.format(sql.Identifier(COUNTER)))
             conn.execute(sql.SQL("GRANT SELECT, INSERT ON {} TO PUBLIC").format(sql.Identifier(COUNTER)))
         _prepared.add(dsn)
     return dsn
@@ -47,7 +46,8 @@ def _drop_role(dsn: str, role: str) -> None:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:  # let its workers end their runs before their jobs go
             row = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE usename = %s AND pid <> pg_backend_pid()", (role,)
+                "SELECT count(*) FROM pg_stat_activity WHERE usename = %s AND pid <> pg_backend_pid()",
+                (role,),
             ).fetchone()
             if row is not None and row[0] == 0:
                 break

@@ -1,6 +1,7 @@
-"""Lanes against real pg_cron, both execution modes (docs/adr/0006-lanes.md): runs at once with the submitter's
-rights, exactly once per key, cancel and timeout hit only their own submission and the lane goes on, a lost lane
-backend is reported lost and never run twice, fallback to the per-submission job, and lanes never cross roles.
+"""Lanes against real pg_cron, both execution modes (docs/adr/0006-lanes.md): runs at once with the
+submitter's rights, exactly once per key, cancel and timeout hit only their own submission and the lane goes
+on, a lost lane backend is reported lost and never run twice, fallback to the per-submission job, and lanes
+never cross roles.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def _claimed(dsn: str, sid: int) -> bool:
 def _lane_pids(dsn: str) -> set[int]:
     with psycopg.connect(dsn, autocommit=True) as conn:
         rows = conn.execute(
-            "SELECT pid FROM pgcron.lane_worker WHERE role = current_user AND state IN ('idle','busy','sleeping')"
+            "SELECT pid FROM pgcron.lane_worker"
+            " WHERE role = current_user AND state IN ('idle', 'busy', 'sleeping')"
         ).fetchall()
     return {int(r[0]) for r in rows}
 
@@ -54,7 +56,7 @@ def test_lane_runs_at_once_with_the_role_s_rights(engine_dsn, make_role, token):
         assert count(engine_dsn, token) == 1
         # no per-submission job was created, and the SQL ran as alice
         assert query_one(alice, "SELECT count(*) FROM cron.job WHERE jobname LIKE 'pgcron:run:%%'") == (0,)
-        handle = client.submit("SELECT session_user = current_user AND current_user::text LIKE 'lane_alice_%'")
+        handle = client.submit("SELECT session_user = current_user AND current_user::text LIKE 'lane_%'")
         assert client.wait(handle).status is RunStatus.SUCCEEDED
         assert handle.via == "lane"
         stopped = client.lane_stop()
@@ -124,9 +126,9 @@ def test_timeout_is_enforced_by_the_database(engine_dsn, make_role, token):
         client.lane_stop()
 
 
-def test_a_signal_held_back_by_the_row_lock_lands_in_the_finish_not_the_next_run(engine_dsn, make_role, token):
-    """The signaller holds the submission's row while it signals; the lane's finish waits for that lock, so the
-    signal lands in the finish (caught, retried), never in the next submission's SQL."""
+def test_a_held_back_signal_lands_in_the_finish_not_the_next_run(engine_dsn, make_role, token):
+    """The signaller holds the submission's row while it signals; the lane's finish waits for that lock, so
+    the signal lands in the finish (caught, retried), never in the next submission's SQL."""
     alice = make_role("alice")
     with Client.connect(alice) as client:
         client.lane_start(1)
@@ -243,5 +245,3 @@ def test_lane_start_validates_workers(engine_dsn, make_role):
         with pytest.raises(PgCronError, match="1 to 32"):
             client.lane_start(33)
         assert client.lane_status().wanted == 0
-
-
