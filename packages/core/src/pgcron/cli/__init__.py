@@ -11,7 +11,7 @@ import importlib
 import click
 
 # Command-family modules, each exposing register(group: click.Group) -> None.
-_FAMILIES = ("dev", "schedule", "jobs", "schema", "run", "plan", "history", "audit", "doctor")
+_FAMILIES = ("dev", "schedule", "jobs", "schema", "run", "plan", "history", "audit", "doctor", "lane")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
