@@ -13,6 +13,8 @@ PostgreSQL's default ``max_connections = 100``) and installs the engine schema. 
   closed before the triggers start), and their runs queue behind an advisory lock the benchmark holds, so
   every wait really is in flight at once for ``--window`` seconds; then the lock is released and the runs
   complete at pg_cron's pace.
+* **triggers, shared (now), poll_interval 600 s** — the same with a trigger ``poll_interval`` longer than the
+  run (the operator's default of 10 s makes every wait time out, log and wait again in the same instant).
 * **triggers, per-trigger clients (before)** — the same with ``--before-waits`` triggers (200 by default: the
   point is made long before 1,000), emulating main before the shared registry: every trigger gets its own
   Airflow connection (``application_name=bench-before-<i>``, so its own shared target: a statement connection
@@ -215,6 +217,16 @@ def latencies(ends: dict[str, datetime | None], noticed: dict[str, datetime]) ->
     return out
 
 
+def worst(ends: dict[str, datetime | None], noticed: dict[str, datetime], t0: float) -> list[list[Any]]:
+    """The three slowest notices: key, the run's end in seconds after the phase started, latency ms."""
+    rows = [
+        [key, round(end.timestamp() - t0, 3), round((when - end).total_seconds() * 1000, 1)]
+        for key, when in noticed.items()
+        if (end := ends.get(key)) is not None
+    ]
+    return sorted(rows, key=lambda r: -r[2])[:3]
+
+
 class Holder:
     """The advisory lock the runs queue behind, on its own connection (opened before the waits start)."""
 
@@ -247,11 +259,20 @@ async def drive(trigger: Any, key: str, events: dict[str, tuple[datetime, dict[s
 
 
 async def triggers(
-    dsn: str, n: int, *, probe: Probe, window: float, tag: str, before: bool, poll_interval: float
+    dsn: str,
+    n: int,
+    *,
+    probe: Probe,
+    window: float,
+    tag: str,
+    kind: str,
+    poll_interval: float,
 ) -> dict[str, Any]:
     from pgcron_airflow.triggers.pgcron import PgCronRunTrigger
 
-    keys = [f"bench-waits-{tag}-{'before' if before else 'shared'}-{i}" for i in range(n)]
+    before = kind == "before"
+
+    keys = [f"bench-waits-{tag}-{kind}-{i}" for i in range(n)]
     holder = Holder(dsn)
     await holder.lock()
     events: dict[str, tuple[datetime, dict[str, Any]]] = {}
@@ -331,6 +352,8 @@ async def triggers(
             "latency_max_ms": max(lat, default=None),
             "latency_over_100ms": sum(1 for x in lat if x > 100),
             "latency_top10_ms": sorted(lat, reverse=True)[:10],
+            "slowest": worst(ends, noticed, t0),
+            "poll_interval_s": poll_interval,
         },
     }
 
@@ -481,6 +504,7 @@ def sync_threads(dsn: str, n: int, threads: int, *, probe: Probe, tag: str) -> d
             "latency_max_ms": max(lat, default=None),
             "latency_over_100ms": sum(1 for x in lat if x > 100),
             "latency_top10_ms": sorted(lat, reverse=True)[:10],
+            "slowest": worst(ends, noticed, t0),
         },
     }
 
@@ -518,6 +542,7 @@ async def run_async(mode: str, dsn: str, args: argparse.Namespace, probe: Probe,
     rows = []
     scenarios = [
         ("triggers, shared (now)", "shared"),
+        ("triggers, shared (now), poll_interval 600 s", "shared-quiet"),
         ("triggers, per-trigger clients (before)", "before"),
         ("SQLExecuteQueryOperator (N connections)", "sqlop"),
     ]
@@ -535,8 +560,8 @@ async def run_async(mode: str, dsn: str, args: argparse.Namespace, probe: Probe,
                 probe=probe,
                 window=args.window,
                 tag=tag,
-                before=kind == "before",
-                poll_interval=args.poll_interval,
+                kind=kind,
+                poll_interval=600.0 if kind == "shared-quiet" else args.poll_interval,
             )
         rows.append({"mode": mode, "scenario": label, **r})
         print(json.dumps(rows[-1], default=str), flush=True)
@@ -566,7 +591,11 @@ def main() -> None:
     parser.add_argument("--dsn", default=os.environ.get("PGCRON_DSN"), help="background-worker mode server")
     parser.add_argument("--libpq-dsn", default=os.environ.get("PGCRON_LIBPQ_DSN"), help="libpq mode server")
     parser.add_argument("--modes", default="bgw,libpq", help="comma-separated: bgw, libpq")
-    parser.add_argument("--scenarios", default="shared,before,sqlop,sync", help="comma-separated subset")
+    parser.add_argument(
+        "--scenarios",
+        default="shared,shared-quiet,before,sqlop,sync",
+        help="comma-separated subset (default: all)",
+    )
     parser.add_argument("--waits", type=int, default=1000, help="waits per scenario (default 1000)")
     parser.add_argument("--before-waits", type=int, default=200, help="waits of the 'before' variant")
     parser.add_argument("--threads", type=int, default=50, help="threads of the sync scenario")
