@@ -10,7 +10,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from pgcron.audit import FindingKind, run_audit
+from pgcron.audit import FindingKind
+from pgcron.client import Client
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +41,7 @@ def test_runs_missed_while_inactive_are_found(
         "   FROM generate_series(30, 2, -1) m WHERE m NOT BETWEEN 6 AND 20",
         (jobid,),
     )
-    report = run_audit(conn, timedelta(minutes=45), job=name)
+    report = Client.connect(conn).audit(timedelta(minutes=45), job=name)
     kinds = [(f.kind, f.count) for f in report.findings]
     assert (FindingKind.MISSED, 15) in kinds, report.to_dict()
     assert (FindingKind.FAILED, 1) in kinds
@@ -81,5 +82,5 @@ def test_on_time_history_has_no_findings(conn: psycopg.Connection[Any], namespac
         "                        now() - interval '2 minutes', interval '1 hour') t",
         (jobid,),
     )
-    report = run_audit(conn, timedelta(hours=6), job=name)
+    report = Client.connect(conn).audit(timedelta(hours=6), job=name)
     assert report.findings == () and report.expected_runs in (5, 6)

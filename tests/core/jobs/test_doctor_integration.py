@@ -11,7 +11,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from pgcron.doctor import Status, run_doctor
+from pgcron.client import Client
+from pgcron.doctor import Status
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +22,7 @@ def _by_name(checks: list[Any]) -> dict[str, Any]:
 
 
 def test_superuser_sees_every_check(conn: psycopg.Connection[Any]) -> None:
-    checks = _by_name(run_doctor(conn))
+    checks = _by_name(Client.connect(conn).doctor())
     for name in (
         "preload",
         "extension",
@@ -49,7 +50,7 @@ def test_dropped_role_and_copy_jobs_are_reported(engine_dsn: str, job_prefix: st
             " (%s, '0 0 31 2 *', 'COPY (SELECT 1) TO STDOUT', current_user, false)",
             (f"{job_prefix}ghost", f"{job_prefix}copy"),
         )
-        checks = _by_name(run_doctor(conn))
+        checks = _by_name(Client.connect(conn).doctor())
         conn.rollback()
     roles, commands = checks["job roles"], checks["job commands"]
     assert roles.status is Status.FAIL
@@ -62,7 +63,7 @@ def test_dropped_role_and_copy_jobs_are_reported(engine_dsn: str, job_prefix: st
 def test_ordinary_role_gets_less_detail(plain_role: tuple[str, str]) -> None:
     role, dsn = plain_role
     with psycopg.connect(dsn, autocommit=True) as conn:
-        checks = _by_name(run_doctor(conn))
+        checks = _by_name(Client.connect(conn).doctor())
     assert checks["preload"].status is Status.PASS  # inferred from the installed extension
     assert (
         checks["cron.database_name"].status is Status.PASS

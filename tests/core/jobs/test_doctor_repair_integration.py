@@ -16,8 +16,8 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 from pgcron.cli import main as cli
-from pgcron.doctor import ENGINE_JOB, ENGINE_JOB_COMMAND, Check, Status, run_doctor
-from pgcron.history import purge_history
+from pgcron.client import Client
+from pgcron.doctor import ENGINE_JOB, ENGINE_JOB_COMMAND, Check, Status
 from pgcron.jobsfile import parse_duration
 from pgcron.schema import install
 from psycopg import sql
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 
 def _doctor(dsn: str) -> dict[str, Check]:
     with psycopg.connect(dsn, autocommit=True) as conn:
-        return {c.name: c for c in run_doctor(conn)}
+        return {c.name: c for c in Client.connect(conn).doctor()}
 
 
 def _wait_for(dsn: str, ok: Callable[[dict[str, Check]], bool], seconds: float = 60) -> dict[str, Check]:
@@ -147,7 +147,7 @@ def test_doctor_without_the_engine_schema(engine_dsn: str) -> None:
     with psycopg.connect(engine_dsn) as conn:
         conn.execute("SET LOCAL lock_timeout = '5s'")
         conn.execute("DROP SCHEMA pgcron CASCADE")
-        checks = {c.name: c for c in run_doctor(conn)}
+        checks = {c.name: c for c in Client.connect(conn).doctor()}
         conn.rollback()
     engine = checks["engine schema"]
     assert engine.status is Status.WARN and "not installed" in engine.detail
@@ -236,7 +236,7 @@ def test_engine_job_whose_runs_all_fail_is_a_failure(engine: str) -> None:
             " WHERE jobid = %s AND status = 'succeeded' AND start_time > now() - interval '10 minutes'",
             (jobid,),
         )
-        checks = {c.name: c for c in run_doctor(conn)}
+        checks = {c.name: c for c in Client.connect(conn).doctor()}
         conn.rollback()
     runs = checks["engine job runs"]
     assert runs.status is Status.FAIL and "boom" in runs.detail
@@ -323,11 +323,18 @@ def test_purge_never_calls_a_shadowed_builtin(hostile_search_path: tuple[str, st
         for jobid, n, age in ((mine, 30, "10 days"), (mine, 3, "1 hour"), (other, 5, "10 days")):
             conn.execute(_OLD_RUNS, {"jobid": jobid, "n": n, "age": age})
         before = conn.execute("SHOW search_path").fetchone()
-        dry = purge_history(conn, parse_duration("7d"), job_prefix=f"{namespace}:", dry_run=True)
+        dry = Client.connect(conn).purge_history(
+            parse_duration("7d"), job_prefix=f"{namespace}:", dry_run=True
+        )
         assert dry.deleted == 30
-        done = purge_history(conn, parse_duration("7d"), batch=7, job_prefix=f"{namespace}:")
+        done = Client.connect(conn).purge_history(parse_duration("7d"), batch=7, job_prefix=f"{namespace}:")
         assert done.deleted == 30 and done.batches >= 2
-        assert purge_history(conn, parse_duration("7d"), job_prefix="t_no_such_namespace:").deleted == 0
+        assert (
+            Client.connect(conn)
+            .purge_history(parse_duration("7d"), job_prefix="t_no_such_namespace:")
+            .deleted
+            == 0
+        )
         assert conn.execute("SHOW search_path").fetchone() == before  # the caller's path is put back
         assert (_runs(conn, mine), _runs(conn, other)) == (3, 5)
         conn.execute(_OLD_RUNS, {"jobid": mine, "n": 4, "age": "10 days"})
@@ -352,7 +359,7 @@ def test_install_pins_and_restores_the_search_path(hostile_search_path: tuple[st
         status = install(conn)
         assert status.up_to_date and status.maintenance_jobid is not None
         assert conn.execute("SHOW search_path").fetchone() == before
-        checks = {c.name: c for c in run_doctor(conn)}
+        checks = {c.name: c for c in Client.connect(conn).doctor()}
         assert checks["engine job"].status is Status.PASS
         assert conn.execute("SHOW search_path").fetchone() == before
     assert _calls(dsn, schema) == []

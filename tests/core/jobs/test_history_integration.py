@@ -6,11 +6,11 @@ from typing import Any
 
 import psycopg
 import pytest
+from pgcron.client import Client
 from pgcron.errors import PermissionDenied
-from pgcron.history import INDEX_NAME, ensure_index, index_status, purge_history
+from pgcron.history import INDEX_NAME
 from pgcron.jobsfile import parse_duration
 from pgcron.models import JobSpec
-from pgcron.plan import apply_plan, plan_jobs
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,7 @@ def _insert(
 
 def _two_jobs(conn: psycopg.Connection[Any], namespace: str) -> tuple[int, int]:
     specs = [JobSpec("a", "0 0 31 2 *", "SELECT 1", active=False)]
-    apply_plan(conn, plan_jobs(conn, specs, namespace=namespace))
+    Client.connect(conn).apply(Client.connect(conn).plan(specs, namespace=namespace))
     (mine,) = (
         conn.execute("SELECT jobid FROM cron.job WHERE jobname = %s", (f"{namespace}:a",)).fetchone() or ()
     )
@@ -66,12 +66,11 @@ def test_purge_one_million_rows_in_batches(conn: psycopg.Connection[Any], namesp
     _insert(conn, mine, 5, "20 days", status="sending")  # stuck after a restart
     _insert(conn, mine, 100, "1 hour")  # recent: kept
     _insert(conn, other, 50, "30 days")  # outside the namespace: kept
-    dry = purge_history(conn, parse_duration("7d"), job_prefix=f"{namespace}:", dry_run=True)
+    dry = Client.connect(conn).purge_history(parse_duration("7d"), job_prefix=f"{namespace}:", dry_run=True)
     assert dry.deleted == 1_000_012
     assert _count(conn, mine) == 1_000_112
     seen: list[int] = []
-    result = purge_history(
-        conn,
+    result = Client.connect(conn).purge_history(
         parse_duration("7d"),
         batch=50_000,
         job_prefix=f"{namespace}:",
@@ -96,26 +95,26 @@ def test_retention_procedure_purges_the_namespace_only(conn: psycopg.Connection[
 
 def test_purge_requires_autocommit(engine_dsn: str) -> None:
     with psycopg.connect(engine_dsn) as c, pytest.raises(Exception, match="autocommit"):
-        purge_history(c, parse_duration("7d"))
+        Client.connect(c).purge_history(parse_duration("7d"))
 
 
 def test_index_status_and_create(conn: psycopg.Connection[Any]) -> None:
-    before = index_status(conn)
+    before = Client.connect(conn).index_status()
     assert before.can_create  # superuser
     created_here = not before.present
-    after = ensure_index(conn)
+    after = Client.connect(conn).ensure_index()
     assert after.present and after.indexes
     if created_here:
         assert INDEX_NAME in after.indexes
         conn.execute("DROP INDEX CONCURRENTLY cron.pgcron_job_run_details_jobid_runid_idx")
-        assert not index_status(conn).present
+        assert not Client.connect(conn).index_status().present
 
 
 def test_index_is_reported_not_created_without_ownership(plain_role: tuple[str, str]) -> None:
     _role, dsn = plain_role
     with psycopg.connect(dsn, autocommit=True) as c:
-        status = index_status(c)
+        status = Client.connect(c).index_status()
         assert not status.can_create
         if not status.present:
             with pytest.raises(PermissionDenied, match="owner"):
-                ensure_index(c)
+                Client.connect(c).ensure_index()

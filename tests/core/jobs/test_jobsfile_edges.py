@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from pgcron.cli import main as cli
+from pgcron.client import Client
 from pgcron.errors import PgCronError
-from pgcron.history import InvalidPurge, purge_history
+from pgcron.history import InvalidPurge
 from pgcron.jobsfile import (
     InvalidDuration,
     JobsFileError,
@@ -348,7 +349,7 @@ def test_purge_history_api_refuses_before_touching_the_connection(
 ) -> None:
     args: dict[str, object] = {"older_than": timedelta(days=7), **kwargs}
     with pytest.raises(InvalidPurge, match=expected):
-        purge_history(None, **args)  # type: ignore[arg-type]  # never reached: refused first
+        Client(None, None).purge_history(**args)  # type: ignore[arg-type]  # no database: refused first
 
 
 @pytest.mark.parametrize("field", ["command", "database", "username", "description"])

@@ -13,10 +13,11 @@ from typing import Any
 
 import psycopg
 import pytest
+from pgcron.client import Client
 from pgcron.errors import PermissionDenied
 from pgcron.jobsfile import load_jobs_file
 from pgcron.models import JobSpec
-from pgcron.plan import Action, PlanStale, apply_plan, desired_specs, plan_jobs
+from pgcron.plan import Action, PlanStale, desired_specs
 
 pytestmark = pytest.mark.integration
 
@@ -46,9 +47,9 @@ def test_example_applies_and_second_plan_is_empty(
 ) -> None:
     conn.execute((EXAMPLES / "setup.sql").read_text())
     jobs_file = dataclasses.replace(load_jobs_file(EXAMPLES / name), namespace=namespace)
-    first = plan_jobs(conn, desired_specs(jobs_file), namespace=namespace)
+    first = Client.connect(conn).plan(desired_specs(jobs_file), namespace=namespace)
     assert first.summary()["create"] == 4 and first.pending
-    result = apply_plan(conn, first)
+    result = Client.connect(conn).apply(first)
     live = _jobs(conn, namespace)
     assert set(live) == {
         f"{namespace}:expire-reservations",
@@ -59,7 +60,7 @@ def test_example_applies_and_second_plan_is_empty(
     assert live[f"{namespace}:expire-reservations"][2] == "SELECT shop.expire_reservations()"
     assert "pgcron.purge_history" in live[f"{namespace}:_retention"][2]
     assert result.round_trips <= 10
-    second = plan_jobs(conn, desired_specs(jobs_file), namespace=namespace)
+    second = Client.connect(conn).plan(desired_specs(jobs_file), namespace=namespace)
     assert not second.pending, second.to_dict()
     assert second.summary()["unchanged"] == 4
     # timeouts live in the typed column the engine's one job (pgcron:maintenance) enforces; no watchdog job
@@ -78,18 +79,18 @@ def test_example_applies_and_second_plan_is_empty(
 
 def test_drift_is_detected_and_repaired(conn: psycopg.Connection[Any], namespace: str) -> None:
     specs = [JobSpec("a", "*/5 * * * *", "SELECT 1", active=False)]
-    apply_plan(conn, plan_jobs(conn, specs, namespace=namespace))
+    Client.connect(conn).apply(Client.connect(conn).plan(specs, namespace=namespace))
     jobid = _jobs(conn, namespace)[f"{namespace}:a"][0]
     conn.execute("SELECT cron.alter_job(%s, schedule := '*/7 * * * *')", (jobid,))
-    plan = plan_jobs(conn, specs, namespace=namespace)
+    plan = Client.connect(conn).plan(specs, namespace=namespace)
     (change,) = plan.changes
     assert change.action is Action.UPDATE
     assert [(d.field, d.before, d.after) for d in change.drift] == [
         ("schedule", "*/5 * * * *", "*/7 * * * *")
     ]
-    apply_plan(conn, plan)
+    Client.connect(conn).apply(plan)
     assert _jobs(conn, namespace)[f"{namespace}:a"][1] == "*/5 * * * *"
-    after = plan_jobs(conn, specs, namespace=namespace)
+    after = Client.connect(conn).plan(specs, namespace=namespace)
     assert not after.pending and not after.drifted
 
 
@@ -104,15 +105,14 @@ def test_jobs_outside_the_namespace_are_never_touched(conn: psycopg.Connection[A
         )
     before = {n: v for n, v in _jobs(conn, namespace.rstrip("_")).items() if n in outside}
     assert len(before) == 3
-    apply_plan(
-        conn,
-        plan_jobs(
-            conn, [JobSpec("mine", "0 0 31 2 *", "SELECT 1", active=False)], namespace=namespace, prune=True
+    Client.connect(conn).apply(
+        Client.connect(conn).plan(
+            [JobSpec("mine", "0 0 31 2 *", "SELECT 1", active=False)], namespace=namespace, prune=True
         ),
     )
-    prune_all = plan_jobs(conn, [], namespace=namespace, prune=True)
+    prune_all = Client.connect(conn).plan([], namespace=namespace, prune=True)
     assert [c.name for c in prune_all.by_action(Action.DELETE)] == [f"{namespace}:mine"]
-    apply_plan(conn, prune_all)
+    Client.connect(conn).apply(prune_all)
     after = {n: v for n, v in _jobs(conn, namespace.rstrip("_")).items() if n in outside}
     assert after == before
     for name in outside:  # the job_prefix teardown misses the one without the trailing '_'
@@ -121,7 +121,7 @@ def test_jobs_outside_the_namespace_are_never_touched(conn: psycopg.Connection[A
 
 def test_update_keeps_jobid_and_history(conn: psycopg.Connection[Any], namespace: str) -> None:
     v1 = [JobSpec("keep", "0 0 31 2 *", "SELECT 1", active=False)]
-    apply_plan(conn, plan_jobs(conn, v1, namespace=namespace))
+    Client.connect(conn).apply(Client.connect(conn).plan(v1, namespace=namespace))
     jobid = _jobs(conn, namespace)[f"{namespace}:keep"][0]
     conn.execute(
         "INSERT INTO cron.job_run_details (jobid, runid, database, username, command, status, return_message,"
@@ -131,9 +131,9 @@ def test_update_keeps_jobid_and_history(conn: psycopg.Connection[Any], namespace
         (jobid,),
     )
     v2 = [JobSpec("keep", "0 3 * * *", "SELECT 2", active=True, description="changed")]
-    plan = plan_jobs(conn, v2, namespace=namespace)
+    plan = Client.connect(conn).plan(v2, namespace=namespace)
     assert {f.field for f in plan.changes[0].changes} == {"schedule", "command", "active", "description"}
-    apply_plan(conn, plan)
+    Client.connect(conn).apply(plan)
     live = _jobs(conn, namespace)[f"{namespace}:keep"]
     assert live[0] == jobid
     assert live[1:3] == ("0 3 * * *", "SELECT 2") and live[5] is True
@@ -144,14 +144,16 @@ def test_update_keeps_jobid_and_history(conn: psycopg.Connection[Any], namespace
 
 def test_apply_refuses_a_stale_plan(conn: psycopg.Connection[Any], namespace: str) -> None:
     specs = [JobSpec("s", "0 0 31 2 *", "SELECT 1", active=False)]
-    apply_plan(conn, plan_jobs(conn, specs, namespace=namespace))
-    plan = plan_jobs(conn, [JobSpec("s", "0 0 30 2 *", "SELECT 1", active=False)], namespace=namespace)
+    Client.connect(conn).apply(Client.connect(conn).plan(specs, namespace=namespace))
+    plan = Client.connect(conn).plan(
+        [JobSpec("s", "0 0 30 2 *", "SELECT 1", active=False)], namespace=namespace
+    )
     conn.execute(
         "SELECT cron.alter_job(jobid, command := 'SELECT 3') FROM cron.job WHERE jobname = %s",
         (f"{namespace}:s",),
     )
     with pytest.raises(PlanStale, match=rf"{namespace}:s \(jobid \d+\) changed .*command"):
-        apply_plan(conn, plan)
+        Client.connect(conn).apply(plan)
     assert _jobs(conn, namespace)[f"{namespace}:s"][1] == "0 0 31 2 *"  # nothing applied
 
 
@@ -162,7 +164,7 @@ def test_apply_is_one_transaction(conn: psycopg.Connection[Any], namespace: str)
         JobSpec("bad", "0 0 31 2 *", "SELECT 1", username="no_such_role_pgcron_test", active=False),
     ]
     with pytest.raises(psycopg.Error, match="does not exist"):
-        apply_plan(conn, plan_jobs(conn, specs, namespace=namespace))
+        Client.connect(conn).apply(Client.connect(conn).plan(specs, namespace=namespace))
     assert _jobs(conn, namespace) == {}
 
 
@@ -170,16 +172,17 @@ def test_ordinary_role_applies_its_own_jobs(plain_role: tuple[str, str], namespa
     _role, dsn = plain_role
     with psycopg.connect(dsn, autocommit=True) as conn:
         specs = [JobSpec("mine", "0 0 31 2 *", "SELECT 1")]
-        apply_plan(conn, plan_jobs(conn, specs, namespace=namespace))
-        assert not plan_jobs(conn, specs, namespace=namespace).pending
+        Client.connect(conn).apply(Client.connect(conn).plan(specs, namespace=namespace))
+        assert not Client.connect(conn).plan(specs, namespace=namespace).pending
         # schedule and command change through the same-name upsert (no EXECUTE on alter_job)
-        apply_plan(conn, plan_jobs(conn, [JobSpec("mine", "0 0 30 2 *", "SELECT 2")], namespace=namespace))
+        Client.connect(conn).apply(
+            Client.connect(conn).plan([JobSpec("mine", "0 0 30 2 *", "SELECT 2")], namespace=namespace)
+        )
         assert _jobs(conn, namespace)[f"{namespace}:mine"][1:3] == ("0 0 30 2 *", "SELECT 2")
         with pytest.raises(PermissionDenied, match="alter_job"):
-            apply_plan(
-                conn,
-                plan_jobs(
-                    conn, [JobSpec("mine", "0 0 30 2 *", "SELECT 2", active=False)], namespace=namespace
+            Client.connect(conn).apply(
+                Client.connect(conn).plan(
+                    [JobSpec("mine", "0 0 30 2 *", "SELECT 2", active=False)], namespace=namespace
                 ),
             )
 
@@ -239,7 +242,7 @@ def test_timeout_cancels_a_long_run(conn: psycopg.Connection[Any], namespace: st
     import time
 
     specs = [JobSpec("sleepy", "3 seconds", "SELECT pg_sleep(300)", timeout=timedelta(seconds=2))]
-    result = apply_plan(conn, plan_jobs(conn, specs, namespace=namespace))
+    result = Client.connect(conn).apply(Client.connect(conn).plan(specs, namespace=namespace))
     jobid = result.jobids[f"{namespace}:sleepy"]
     # enforced by the engine's one job from applied_job.timeout (migration 0004), no watchdog of its own
     assert conn.execute("SELECT timeout FROM pgcron.applied_job WHERE jobid = %s", (jobid,)).fetchone() == (
@@ -267,9 +270,9 @@ def test_plan_and_apply_on_pg_cron_14(pgcron_14_dsn: str, job_prefix: str) -> No
     # pg_cron 1.4.2: jobname is type `name`, and no engine schema is needed for plan/apply.
     with psycopg.connect(pgcron_14_dsn, autocommit=True) as conn:
         v1 = [JobSpec("a", "0 0 31 2 *", "SELECT 1", active=False)]
-        created = apply_plan(conn, plan_jobs(conn, v1, namespace=job_prefix))
+        created = Client.connect(conn).apply(Client.connect(conn).plan(v1, namespace=job_prefix))
         v2 = [JobSpec("a", "0 0 30 2 *", "SELECT 2", active=False)]
-        apply_plan(conn, plan_jobs(conn, v2, namespace=job_prefix))
-        assert not plan_jobs(conn, v2, namespace=job_prefix).pending
+        Client.connect(conn).apply(Client.connect(conn).plan(v2, namespace=job_prefix))
+        assert not Client.connect(conn).plan(v2, namespace=job_prefix).pending
         live = _jobs(conn, job_prefix)[f"{job_prefix}:a"]
         assert live[0] == created.jobids[f"{job_prefix}:a"] and live[1:3] == ("0 0 30 2 *", "SELECT 2")

@@ -16,8 +16,9 @@ from typing import Any
 
 import psycopg
 import pytest
+from pgcron.client import Client
 from pgcron.models import JobSpec
-from pgcron.plan import Action, ApplyResult, PlanLocked, PlanStale, apply_plan, plan_jobs
+from pgcron.plan import Action, ApplyResult, PlanLocked, PlanStale
 from psycopg import sql
 
 pytestmark = pytest.mark.integration
@@ -67,11 +68,11 @@ def test_a_same_named_job_of_another_role_is_never_adopted_or_pruned(
 
     # The file's job has mallory's schedule, even her command: it is still not hers to give away.
     specs = [JobSpec("report", NEVER, before[0][3], active=False)]
-    plan = plan_jobs(conn, specs, namespace=namespace)
+    plan = Client.connect(conn).plan(specs, namespace=namespace)
     (change,) = plan.changes
     assert change.action is Action.CREATE  # never an update of jobid `theirs`
     assert plan.notes == (f"job {name} (jobid {theirs}) of role {role} is not managed by this plan",)
-    result = apply_plan(conn, plan)
+    result = Client.connect(conn).apply(plan)
 
     me = conn.execute("SELECT current_user").fetchone()
     assert me is not None
@@ -80,12 +81,14 @@ def test_a_same_named_job_of_another_role_is_never_adopted_or_pruned(
     assert len(rows) == 2 and len(mine) == 1 and mine[0][0] == result.jobids[name] != theirs
     assert [r for r in rows if r[0] == theirs] == before  # every column as mallory left it
     assert not _is_superuser(conn, role)
-    assert not plan_jobs(conn, specs, namespace=namespace).pending  # her job does not disturb the next plan
+    assert (
+        not Client.connect(conn).plan(specs, namespace=namespace).pending
+    )  # her job does not disturb the next plan
 
     # --prune as the superuser deletes its own job only.
-    prune = plan_jobs(conn, [], namespace=namespace, prune=True)
+    prune = Client.connect(conn).plan([], namespace=namespace, prune=True)
     assert [(c.action, c.jobid) for c in prune.changes] == [(Action.DELETE, mine[0][0])]
-    apply_plan(conn, prune)
+    Client.connect(conn).apply(prune)
     assert _job_rows(conn, name) == before
     assert not _is_superuser(conn, role)
 
@@ -99,12 +102,12 @@ def test_another_roles_open_transaction_neither_blocks_nor_rides_along(
     name = f"{namespace}:race"
     theirs = _malicious_job(mallory, name)
     specs = [JobSpec("race", NEVER, "SELECT 1", active=False)]
-    plan = plan_jobs(conn, specs, namespace=namespace)
+    plan = Client.connect(conn).plan(specs, namespace=namespace)
     mconn.autocommit = False
     try:
         mconn.execute("SELECT cron.schedule(%s, %s, 'SELECT 2')", (name, NEVER))  # row lock on her job
         started = time.monotonic()
-        result = apply_plan(conn, plan, lock_timeout=timedelta(seconds=2))
+        result = Client.connect(conn).apply(plan, lock_timeout=timedelta(seconds=2))
         assert time.monotonic() - started < 30
     finally:
         mconn.rollback()
@@ -121,15 +124,19 @@ def test_a_change_committed_while_apply_waits_refuses_the_apply(
     # Compare-and-swap: another session changes the planned job and holds it; apply waits for the row, sees
     # the new version, and refuses instead of applying its plan over (or with) that change.
     name = f"{namespace}:cas"
-    apply_plan(conn, plan_jobs(conn, [JobSpec("cas", NEVER, "SELECT 1", active=False)], namespace=namespace))
-    plan = plan_jobs(conn, [JobSpec("cas", "0 0 30 2 *", "SELECT 1", active=False)], namespace=namespace)
+    Client.connect(conn).apply(
+        Client.connect(conn).plan([JobSpec("cas", NEVER, "SELECT 1", active=False)], namespace=namespace)
+    )
+    plan = Client.connect(conn).plan(
+        [JobSpec("cas", "0 0 30 2 *", "SELECT 1", active=False)], namespace=namespace
+    )
     app = f"pgcron-test-cas-{secrets.token_hex(3)}"
     outcome: dict[str, Any] = {}
 
     def run_apply() -> None:
         with psycopg.connect(engine_dsn, autocommit=True, application_name=app) as applier:
             try:
-                outcome["result"] = apply_plan(applier, plan, lock_timeout=timedelta(seconds=60))
+                outcome["result"] = Client.connect(applier).apply(plan, lock_timeout=timedelta(seconds=60))
             except Exception as exc:  # noqa: BLE001 - handed to the test thread
                 outcome["error"] = exc
 
@@ -169,21 +176,23 @@ def test_a_blocking_transaction_fails_the_apply_within_lock_timeout(
     conn: psycopg.Connection[Any], engine_dsn: str, namespace: str
 ) -> None:
     name = f"{namespace}:held"
-    created = apply_plan(
-        conn, plan_jobs(conn, [JobSpec("held", NEVER, "SELECT 1", active=False)], namespace=namespace)
+    created = Client.connect(conn).apply(
+        Client.connect(conn).plan([JobSpec("held", NEVER, "SELECT 1", active=False)], namespace=namespace)
     )
     jobid = created.jobids[name]
-    plan = plan_jobs(conn, [JobSpec("held", NEVER, "SELECT 2", active=False)], namespace=namespace)
+    plan = Client.connect(conn).plan([JobSpec("held", NEVER, "SELECT 2", active=False)], namespace=namespace)
     with psycopg.connect(engine_dsn) as other:
         other.execute("SELECT 1 FROM cron.job WHERE jobid = %s FOR UPDATE", (jobid,))
         started = time.monotonic()
         with pytest.raises(PlanLocked, match=rf"another session holds job {name} \(jobid {jobid}\).*retry"):
-            apply_plan(conn, plan, lock_timeout=timedelta(seconds=1))
+            Client.connect(conn).apply(plan, lock_timeout=timedelta(seconds=1))
         assert time.monotonic() - started < 30  # bounded by lock_timeout, not by the other session
         other.rollback()
     (live,) = _job_rows(conn, name)
     assert live[3] == "SELECT 1"  # nothing applied
-    assert apply_plan(conn, plan).updated == (name,)  # and the same plan applies once the lock is gone
+    assert Client.connect(conn).apply(plan).updated == (
+        name,
+    )  # and the same plan applies once the lock is gone
 
 
 def test_another_role_cannot_forge_a_record_or_invent_drift(
@@ -191,7 +200,11 @@ def test_another_role_cannot_forge_a_record_or_invent_drift(
 ) -> None:
     role, mconn = mallory
     specs = [JobSpec("rec", NEVER, "SELECT 1", active=False, timeout=timedelta(minutes=5))]
-    jobid = apply_plan(conn, plan_jobs(conn, specs, namespace=namespace)).jobids[f"{namespace}:rec"]
+    jobid = (
+        Client.connect(conn)
+        .apply(Client.connect(conn).plan(specs, namespace=namespace))
+        .jobids[f"{namespace}:rec"]
+    )
     record = conn.execute(
         "SELECT spec, timeout FROM pgcron.applied_job WHERE jobid = %s", (jobid,)
     ).fetchone()
@@ -215,7 +228,7 @@ def test_another_role_cannot_forge_a_record_or_invent_drift(
 
     after = conn.execute("SELECT spec, timeout FROM pgcron.applied_job WHERE jobid = %s", (jobid,)).fetchone()
     assert after == record
-    plan = plan_jobs(conn, specs, namespace=namespace)
+    plan = Client.connect(conn).plan(specs, namespace=namespace)
     assert not plan.pending and not plan.drifted, plan.to_dict()
     assert not _is_superuser(conn, role)
 
@@ -241,10 +254,12 @@ def test_functions_in_a_writable_schema_on_the_search_path_are_never_called(
             conn.execute("SELECT * FROM unnest(ARRAY[1]::bigint[])")
 
         specs = [JobSpec("a", NEVER, "SELECT 1", active=False), JobSpec("b", NEVER, "SELECT 2", active=False)]
-        first: ApplyResult = apply_plan(conn, plan_jobs(conn, specs, namespace=namespace))
+        first: ApplyResult = Client.connect(conn).apply(Client.connect(conn).plan(specs, namespace=namespace))
         assert sorted(first.created) == [f"{namespace}:a", f"{namespace}:b"]
         changed = [JobSpec("a", NEVER, "SELECT 3", active=False)]
-        pruned = apply_plan(conn, plan_jobs(conn, changed, namespace=namespace, prune=True))
+        pruned = Client.connect(conn).apply(
+            Client.connect(conn).plan(changed, namespace=namespace, prune=True)
+        )
         assert pruned.updated == (f"{namespace}:a",) and pruned.deleted == (f"{namespace}:b",)
         # the session's own search_path is back after plan and apply
         assert conn.execute("SHOW search_path").fetchone() == (f"{schema}, public",)

@@ -20,6 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from pgcron._client_base import translate_error
 from pgcron._shared_async import AsyncSharedTarget, acquire_async_target
+from pgcron.errors import PgCronError
 from pgcron.sql import get_query
 
 __all__ = ["AsyncDatabase", "Row"]
@@ -163,6 +164,43 @@ class AsyncDatabase:
             try:
                 async with conn.transaction(force_rollback=force_rollback):
                     yield conn
+            except psycopg.Error as exc:
+                raise translate_error(exc, role=conn.info.user) from exc
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """One connection for a routine of statements that each commit by themselves (a batched purge,
+        ``CREATE INDEX CONCURRENTLY``, doctor): a dedicated one for a DSN, so a long routine never holds up
+        the shared connection's other users; otherwise the borrowed connection or one from the pool."""
+        active = _ACTIVE.get()
+        if self._shared is None or (active is not None and active[0] is self):
+            async with self.connection() as conn:
+                yield conn
+            return
+        conn = await self._shared.connect()
+        token = _ACTIVE.set((self, conn))
+        try:
+            yield conn
+        finally:
+            _ACTIVE.reset(token)
+            await conn.close()
+
+    async def fetch_all_autocommit(self, query: str, params: Params | None = None) -> list[Row]:
+        """All rows of a named query run by itself, outside any transaction block (what ``CREATE INDEX
+        CONCURRENTLY`` needs, and what makes each batch of a purge commit). The connection must be in
+        autocommit mode and idle: a DSN's always is; a borrowed one is refused with the fix otherwise."""
+        async with self.connection() as conn:
+            if not conn.autocommit or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                raise PgCronError(
+                    "this maintenance commits as it goes (a batched purge, CREATE INDEX CONCURRENTLY): "
+                    "connect the client with a DSN, or with an autocommit connection outside a transaction "
+                    "(psycopg.connect(dsn, autocommit=True))",
+                    query=query,
+                )
+            try:
+                async with conn.cursor(row_factory=dict_row) as cur:
+                    await cur.execute(get_query(query), dict(params or {}))
+                    return await cur.fetchall() if cur.description is not None else []
             except psycopg.Error as exc:
                 raise translate_error(exc, role=conn.info.user) from exc
 

@@ -5,7 +5,8 @@ For each job, the fire times pg_cron should have used in the window come from th
 Findings: ``missed`` (no run for a fire time), ``late`` (started more than ``late_after`` after it),
 ``queued`` (late because the job's previous run was still going: pg_cron never overlaps a job with itself and
 queues the firing, facts §5), ``failed``, ``canceled``, ``lost`` (a restart cut it off) and ``stuck`` (not
-over after ``stuck_after``). ``audit_job`` is pure; ``run_audit`` reads the server (docs/audit.md).
+over after ``stuck_after``). ``audit_job`` is pure; ``audit_steps`` is the sans-I/O routine that
+``Client.audit`` / ``AsyncClient.audit`` run against the server (docs/audit.md).
 """
 
 from __future__ import annotations
@@ -13,21 +14,21 @@ from __future__ import annotations
 import enum
 import itertools
 import logging
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
 
 from pgcron import runstate
+from pgcron._steps import Steps, step
 from pgcron.errors import PgCronError, ScheduleError
 from pgcron.models import RunStatus
 from pgcron.schedule import Schedule
-from pgcron.sql import get_query
 
-__all__ = ["AuditReport", "AuditRun", "Finding", "FindingKind", "audit_job", "run_audit"]
+__all__ = ["AuditReport", "AuditRun", "Finding", "FindingKind", "audit_job", "audit_steps", "run_audit"]
 
 logger = logging.getLogger(__name__)
 
@@ -314,14 +315,6 @@ def _interval_findings(
 # -- I/O -------------------------------------------------------------------------------------------------
 
 
-def _fetch(
-    conn: psycopg.Connection[Any], query: str, params: Mapping[str, Any] | None = None
-) -> list[dict[str, Any]]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(get_query(query), dict(params or {}))
-        return cur.fetchall()
-
-
 def _verdict(row: Mapping[str, Any], launcher_start: datetime | None, mode: str | None) -> AuditRun:
     facts = runstate.RunFacts(
         raw_status=row["status"],
@@ -339,8 +332,7 @@ def _verdict(row: Mapping[str, Any], launcher_start: datetime | None, mode: str 
     return AuditRun(int(row["runid"]), verdict.status, row["start_time"], row["end_time"], verdict.message)
 
 
-def run_audit(
-    conn: psycopg.Connection[Any],
+def audit_steps(
     since: timedelta = timedelta(hours=24),
     *,
     job_prefix: str | None = None,
@@ -348,17 +340,18 @@ def run_audit(
     late_after: timedelta = timedelta(seconds=60),
     stuck_after: timedelta = timedelta(hours=1),
     timezone: str | None = None,
-) -> AuditReport:
-    """Audit the jobs (all visible ones, those starting with ``job_prefix``, or the one named ``job``).
+) -> Steps[AuditReport]:
+    """The audit's queries (``Client.audit`` runs them) and the report made from their rows.
 
+    Audits the jobs (all visible ones, those starting with ``job_prefix``, or the one named ``job``).
     ``timezone`` overrides ``cron.timezone`` (needed when the role cannot read it and the engine schema
     is not installed). Fire times younger than ``late_after`` are not judged yet.
     """
-    ctx = _fetch(conn, "audit_context")[0]
+    ctx = (yield step("audit_context"))[0]
     notes: list[str] = []
     tz = timezone or ctx["timezone_setting"]
     if tz is None and ctx["has_timezone_function"]:
-        tz = _fetch(conn, "audit_timezone")[0]["timezone"]
+        tz = (yield step("audit_timezone"))[0]["timezone"]
     if tz is None:
         tz = "GMT"
         notes.append(
@@ -374,20 +367,19 @@ def run_audit(
     now: datetime = ctx["now"]
     until = now - late_after
     start = now - since
-    jobs = _fetch(conn, "audit_jobs", {"prefix": job_prefix, "jobname": job})
+    jobs = yield step("audit_jobs", {"prefix": job_prefix, "jobname": job})
     if job is not None and not jobs:
         raise PgCronError(f"no job named {job!r} is visible to this role")
     jobids = [int(j["jobid"]) for j in jobs]
     created: dict[int, datetime] = {}
     if ctx["has_apply_record"] and jobids:
-        created = {
-            int(r["jobid"]): r["created_at"]
-            for r in _fetch(conn, "audit_created", {"jobids": jobids})
-            if r["created_at"] is not None
-        }
-    first = {int(r["jobid"]): r["first_start"] for r in _fetch(conn, "audit_first_runs", {"jobids": jobids})}
+        records = yield step("audit_created", {"jobids": jobids})
+        created = {int(r["jobid"]): r["created_at"] for r in records if r["created_at"] is not None}
+    firsts = yield step("audit_first_runs", {"jobids": jobids})
+    first = {int(r["jobid"]): r["first_start"] for r in firsts}
     runs_by_job: dict[int, list[AuditRun]] = {j: [] for j in jobids}
-    for row in _fetch(conn, "audit_runs", {"jobids": jobids, "since": start}):
+    rows = yield step("audit_runs", {"jobids": jobids, "since": start})
+    for row in rows:
         runs_by_job[int(row["jobid"])].append(_verdict(row, ctx["launcher_start"], mode))
     findings: list[Finding] = []
     expected = 0
@@ -422,6 +414,30 @@ def run_audit(
         expected += n
     findings.sort(key=lambda f: (f.jobid, f.expected or f.start_time or start))
     return AuditReport(start, until, tz, len(jobs), expected, tuple(findings), tuple(notes))
+
+
+def run_audit(
+    conn: psycopg.Connection[Any],
+    since: timedelta = timedelta(hours=24),
+    *,
+    job_prefix: str | None = None,
+    job: str | None = None,
+    late_after: timedelta = timedelta(seconds=60),
+    stuck_after: timedelta = timedelta(hours=1),
+    timezone: str | None = None,
+) -> AuditReport:
+    """Deprecated: use ``Client.audit`` (this wraps ``conn`` in a ``Client``)."""
+    warnings.warn("run_audit(conn, ...) is deprecated: use Client.audit()", DeprecationWarning, stacklevel=2)
+    from pgcron.client import Client
+
+    return Client.connect(conn).audit(
+        since,
+        job_prefix=job_prefix,
+        job=job,
+        late_after=late_after,
+        stuck_after=stuck_after,
+        timezone=timezone,
+    )
 
 
 def kinds(values: Iterable[str]) -> set[FindingKind]:

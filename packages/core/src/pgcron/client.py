@@ -16,19 +16,27 @@ from typing import TYPE_CHECKING, Any, Self
 import psycopg
 from psycopg_pool import ConnectionPool
 from pgcron import _client_base as base
+from pgcron import audit as _audit
+from pgcron import doctor as _doctor
+from pgcron import history as _history
 from pgcron import lanes as _lanes
 from pgcron import plan as _plan
 from pgcron._db import Database
+from pgcron._steps import drive
 from pgcron.errors import JobNotFound, PgCronError, ScheduleError, UnsupportedFeature
 from pgcron.models import Capabilities, Job, JobSpec, Run, RunHandle, RunStatus
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
+    from pgcron.audit import AuditReport
+    from pgcron.doctor import Check
+    from pgcron.history import IndexStatus, PurgeResult
     from pgcron.plan import ApplyResult, Plan
     from pgcron.pushdown import Pushdown
 __all__ = ["Client"]
 logger = logging.getLogger(__name__)
 _PAGE = 500
+_MINUTE, _HOUR, _DAY = (timedelta(minutes=1), timedelta(hours=1), timedelta(days=1))
 
 
 class Client:
@@ -231,12 +239,83 @@ class Client:
         """Diff ``specs`` with the jobs named ``<namespace>:…`` (docs/jobs-file.md); changes nothing."""
         with self._db.transaction():
             steps = _plan.plan_steps(specs, namespace=namespace, prune=prune)
-            return _plan.drive(steps, self._db.fetch_all)
+            return drive(steps, self._db.fetch_all)
 
-    def apply(self, plan: Plan) -> ApplyResult:
-        """Make the namespace's jobs match ``plan`` in one transaction (jobids and history kept)."""
+    def apply(self, plan: Plan, *, lock_timeout: timedelta = _plan.DEFAULT_LOCK_TIMEOUT) -> ApplyResult:
+        """Make the namespace's jobs match ``plan`` in one transaction (jobids and history kept).
+
+        Raises (and changes nothing) ``PlanStale`` when the namespace's managed jobs differ from what the
+        plan saw, ``PlanLocked`` when another session holds one of them longer than ``lock_timeout``, and
+        ``PermissionDenied`` when a change needs a privilege the role lacks.
+        """
         with self._db.transaction():
-            return _plan.drive(_plan.apply_steps(plan), self._db.fetch_all)
+            return drive(_plan.apply_steps(plan, lock_timeout=lock_timeout), self._db.fetch_all)
+
+    def audit(
+        self,
+        since: timedelta = _DAY,
+        *,
+        job_prefix: str | None = None,
+        job: str | None = None,
+        late_after: timedelta = _MINUTE,
+        stuck_after: timedelta = _HOUR,
+        timezone: str | None = None,
+    ) -> AuditReport:
+        """The runs each schedule should have produced versus the runs that happened (docs/audit.md).
+
+        Audits every visible job, those whose name starts with ``job_prefix``, or the one named ``job``.
+        ``timezone`` overrides ``cron.timezone``; fire times younger than ``late_after`` are not judged yet.
+        """
+        steps = _audit.audit_steps(
+            since,
+            job_prefix=job_prefix,
+            job=job,
+            late_after=late_after,
+            stuck_after=stuck_after,
+            timezone=timezone,
+        )
+        return drive(steps, self._db.fetch_all)
+
+    def purge_history(
+        self,
+        older_than: timedelta,
+        *,
+        batch: int = 10000,
+        job_prefix: str | None = None,
+        dry_run: bool = False,
+        on_batch: Callable[[int, int], None] | None = None,
+    ) -> PurgeResult:
+        """Delete runs older than ``older_than``, ``batch`` runids per committed statement (docs/history.md).
+
+        ``job_prefix`` limits it to jobs whose name starts with it; ``on_batch(deleted, batches)`` is called
+        after each batch. It runs on a connection of its own (autocommit), with ``search_path`` pinned.
+        """
+        _history.check_purge(older_than, batch, job_prefix)
+        steps = _history.purge_steps(
+            older_than, batch=batch, job_prefix=job_prefix, dry_run=dry_run, on_batch=on_batch
+        )
+        with self._db.session():
+            return drive(steps, self._db.fetch_all_autocommit)
+
+    def index_status(self) -> IndexStatus:
+        """Whether ``cron.job_run_details`` has a ``(jobid, …)`` index, and whether this role may add one."""
+        with self._db.session():
+            return drive(_history.index_status_steps(), self._db.fetch_all)
+
+    def ensure_index(self) -> IndexStatus:
+        """Create the ``(jobid, runid)`` index CONCURRENTLY unless one exists; ``PermissionDenied`` (naming
+        who can) when this role does not own the table."""
+        with self._db.session():
+            return drive(_history.ensure_index_steps(), self._db.fetch_all_autocommit)
+
+    def doctor(self) -> list[Check]:
+        """Preflight checks of the pg_cron installation (docs/doctor.md). Never raises for a database
+        error: it becomes a FAIL line."""
+        try:
+            with self._db.session():
+                return drive(_doctor.doctor_steps(), self._db.fetch_all)
+        except PgCronError as exc:
+            return _doctor.could_not_connect(exc)
 
     def runs(
         self,

@@ -16,20 +16,20 @@ from __future__ import annotations
 
 import enum
 import logging
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
 
 from pgcron._client_base import translate_error
-from pgcron._search_path import pinned_search_path
+from pgcron._steps import Steps, pinned, step
 from pgcron.commands import analyze_command
-from pgcron.errors import UnsupportedCommand
-from pgcron.sql import get_query, migrations
+from pgcron.errors import PgCronError, UnsupportedCommand
+from pgcron.sql import migrations
 
-__all__ = ["ENGINE_JOB", "ENGINE_JOB_COMMAND", "Check", "Status", "run_doctor"]
+__all__ = ["ENGINE_JOB", "ENGINE_JOB_COMMAND", "Check", "Status", "doctor_steps", "run_doctor"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,52 +73,52 @@ class Check:
         }
 
 
-def _fetch(
-    conn: psycopg.Connection[Any], query: str, params: Mapping[str, Any] | None = None
-) -> list[dict[str, Any]]:
-    # A savepoint (or a transaction, in autocommit) per query: a failed query never aborts the caller's
-    # transaction, so the checks after it still run.
-    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(get_query(query), dict(params or {}))
-        return cur.fetchall() if cur.description is not None else []
-
+#: What a failed query is thrown into the routine as (the seam translates psycopg's errors).
+_DB_ERRORS = (psycopg.Error, PgCronError)
 
 _SETTINGS_HINT = (
     "cron.* settings are superuser-only: run doctor as a superuser, or GRANT pg_read_all_settings TO <role>"
 )
 
 
-def _could_not_check(name: str, exc: psycopg.Error, conn: psycopg.Connection[Any]) -> Check:
-    error = translate_error(exc, role=conn.info.user)
+def _could_not_check(name: str, exc: psycopg.Error | PgCronError) -> Check:
+    error = exc if isinstance(exc, PgCronError) else translate_error(exc)
     return Check(
         name, Status.FAIL, f"could not check: {error.message}", "fix the error above, then re-run doctor"
     )
 
 
+def could_not_connect(exc: psycopg.Error | PgCronError) -> list[Check]:
+    """What doctor reports when the routine itself could not run (pinning the search_path failed)."""
+    return [_could_not_check("connection", exc)]
+
+
+def doctor_steps() -> Steps[list[Check]]:
+    """Every check that this role can run (``Client.doctor`` runs the queries, each in its own transaction
+    or savepoint, with ``search_path`` pinned). A query that fails becomes a FAIL line for its check."""
+    return (yield from pinned(_run_checks()))
+
+
 def run_doctor(conn: psycopg.Connection[Any]) -> list[Check]:
-    """Run every check that this role can run. Needs an autocommit connection or an open transaction.
+    """Deprecated: use ``Client.doctor`` (this wraps ``conn`` in a ``Client``)."""
+    warnings.warn("run_doctor(conn) is deprecated: use Client.doctor()", DeprecationWarning, stacklevel=2)
+    from pgcron.client import Client
 
-    Never raises for a database error: it becomes a FAIL line (the connection's search_path is put back).
-    """
+    return Client.connect(conn).doctor()
+
+
+def _run_checks() -> Steps[list[Check]]:
     try:
-        with pinned_search_path(conn):
-            return _run_checks(conn)
-    except psycopg.Error as exc:
-        return [_could_not_check("connection", exc, conn)]
-
-
-def _run_checks(conn: psycopg.Connection[Any]) -> list[Check]:
-    try:
-        facts = _fetch(conn, "doctor_facts")[0]
-    except psycopg.Error as exc:
-        return [_could_not_check("server facts", exc, conn)]
+        facts = (yield step("doctor_facts"))[0]
+    except _DB_ERRORS as exc:
+        return [_could_not_check("server facts", exc)]
     checks: list[Check] = []
     privileged = bool(facts["is_superuser"] or facts["reads_all_settings"])
     settings: dict[str, str] = {}
     try:
-        settings = {r["name"]: r["setting"] for r in _fetch(conn, "doctor_cron_settings")}
-    except psycopg.Error as exc:
-        checks.append(_could_not_check("cron settings", exc, conn))
+        settings = {r["name"]: r["setting"] for r in (yield step("doctor_cron_settings"))}
+    except _DB_ERRORS as exc:
+        checks.append(_could_not_check("cron settings", exc))
     checks.append(_preload(facts))
     checks.append(_extension(facts, settings))
     if facts["extversion"] is None:
@@ -131,7 +131,7 @@ def _run_checks(conn: psycopg.Connection[Any]) -> list[Check]:
     checks.append(_execution_mode(settings, privileged))
     checks.append(_max_running_jobs(facts, settings, privileged))
     checks.append(_log_run(settings, privileged))
-    engine_version = _engine_version(conn, facts, checks)
+    engine_version = yield from _engine_version(facts, checks)
     if not facts["cron_usage"]:
         checks.append(
             Check(
@@ -144,28 +144,26 @@ def _run_checks(conn: psycopg.Connection[Any]) -> list[Check]:
         return checks
     if facts["has_engine_schema"]:
         try:
-            checks.extend(_engine_job(conn, facts, engine_version))
-        except psycopg.Error as exc:
-            checks.append(_could_not_check("engine job", exc, conn))
+            checks.extend((yield from _engine_job(facts, engine_version)))
+        except _DB_ERRORS as exc:
+            checks.append(_could_not_check("engine job", exc))
     scope = "all jobs" if facts["sees_all_jobs"] else "only this role's jobs (row security)"
     try:
-        jobs = _fetch(conn, "doctor_jobs")
-    except psycopg.Error as exc:
-        checks.append(_could_not_check("jobs", exc, conn))
+        jobs = yield step("doctor_jobs")
+    except _DB_ERRORS as exc:
+        checks.append(_could_not_check("jobs", exc))
     else:
         checks.append(_dropped_roles(jobs, scope))
         checks.append(_databases(jobs, scope))
         checks.append(_commands(jobs, settings, scope))
     try:
-        checks.extend(_history(conn, facts, scope))
-    except psycopg.Error as exc:
-        checks.append(_could_not_check("history", exc, conn))
+        checks.extend((yield from _history(facts, scope)))
+    except _DB_ERRORS as exc:
+        checks.append(_could_not_check("history", exc))
     return checks
 
 
-def _engine_version(
-    conn: psycopg.Connection[Any], facts: Mapping[str, Any], checks: list[Check]
-) -> int | None:
+def _engine_version(facts: Mapping[str, Any], checks: list[Check]) -> Steps[int | None]:
     """Add the "engine schema" check; return the installed version when it could be read."""
     latest = max((m.version for m in migrations()), default=0)
     owner = facts["engine_owner"]
@@ -193,9 +191,9 @@ def _engine_version(
         )
         return None
     try:
-        rows = _fetch(conn, "doctor_engine_version")
-    except psycopg.Error as exc:
-        checks.append(_could_not_check("engine schema", exc, conn))
+        rows = yield step("doctor_engine_version")
+    except _DB_ERRORS as exc:
+        checks.append(_could_not_check("engine schema", exc))
         return None
     version = rows[0]["version"] if rows else None
     if version is None:
@@ -232,9 +230,7 @@ def _engine_version(
     return version
 
 
-def _engine_job(
-    conn: psycopg.Connection[Any], facts: Mapping[str, Any], engine_version: int | None
-) -> list[Check]:
+def _engine_job(facts: Mapping[str, Any], engine_version: int | None) -> Steps[list[Check]]:
     """The engine job exists, is active, runs its one command as the engine owner, and its runs succeed."""
     owner, user = facts["engine_owner"], facts["current_user"]
     repair = f"pgcron schema install (as {owner} or a superuser) restores it"
@@ -247,7 +243,7 @@ def _engine_job(
                 f"run doctor as {owner} or a superuser",
             )
         ]
-    jobs = _fetch(conn, "doctor_engine_jobs")
+    jobs = yield step("doctor_engine_jobs")
     checks: list[Check] = []
     named = [j for j in jobs if j["jobname"] == ENGINE_JOB]
     mine = [j for j in named if j["username"] == owner]
@@ -296,7 +292,7 @@ def _engine_job(
                     f"{_name(job)}: active, {ENGINE_JOB_COMMAND}, every {job['schedule']}, as {owner}",
                 )
             )
-        checks.append(_engine_runs(conn, job))
+        checks.append((yield from _engine_runs(job)))
     leftovers = [j for j in jobs if j["jobname"] == LEGACY_TIMEOUT_JOB]
     if leftovers and engine_version is not None and engine_version >= _MERGED_IN_VERSION:
         checks.append(
@@ -313,10 +309,10 @@ def _engine_job(
     return checks
 
 
-def _engine_runs(conn: psycopg.Connection[Any], job: Mapping[str, Any]) -> Check:
+def _engine_runs(job: Mapping[str, Any]) -> Steps[Check]:
     if not job["active"]:
         return Check("engine job runs", Status.SKIP, f"{_name(job)} is inactive: it does not run")
-    runs = _fetch(conn, "doctor_engine_runs", {"jobid": job["jobid"]})
+    runs = yield step("doctor_engine_runs", {"jobid": job["jobid"]})
     if not runs:
         return Check(
             "engine job runs",
@@ -632,8 +628,8 @@ def _commands(jobs: list[dict[str, Any]], settings: Mapping[str, str], scope: st
     return Check("job commands", Status.PASS, f"no command pg_cron cannot run ({scope})")
 
 
-def _history(conn: psycopg.Connection[Any], facts: Mapping[str, Any], scope: str) -> list[Check]:
-    rows = _fetch(conn, "doctor_history")
+def _history(facts: Mapping[str, Any], scope: str) -> Steps[list[Check]]:
+    rows = yield step("doctor_history")
     if not rows:
         return [Check("history", Status.SKIP, "cron.job_run_details does not exist (pg_cron < 1.3)")]
     h = rows[0]
@@ -675,9 +671,8 @@ def _history(conn: psycopg.Connection[Any], facts: Mapping[str, Any], scope: str
             )
         )
     if facts["launcher_start"] is not None:
-        stuck = int(
-            _fetch(conn, "doctor_stuck_runs", {"launcher_start": facts["launcher_start"]})[0]["stuck"]
-        )
+        found = yield step("doctor_stuck_runs", {"launcher_start": facts["launcher_start"]})
+        stuck = int(found[0]["stuck"])
         if stuck:
             checks.append(
                 Check(

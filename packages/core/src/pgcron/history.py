@@ -3,25 +3,24 @@
 ``cron.job_run_details`` grows forever and has no index but its primary key (facts §2.2, §8.3). The purge
 here deletes in runid key ranges, one short transaction per batch, so the pg_cron launcher (which writes
 run rows synchronously) never waits long on it. ``ensure_index`` adds ``(jobid, runid)`` with CREATE
-INDEX CONCURRENTLY where the role owns the table, and otherwise says who can (docs/history.md).
+INDEX CONCURRENTLY where the role owns the table, and otherwise says who can (docs/history.md). The routines
+are sans-I/O (``pgcron._steps``): ``Client.purge_history`` / ``index_status`` / ``ensure_index`` run them.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
 
-from pgcron._client_base import translate_error
-from pgcron._search_path import pinned_search_path
+from pgcron._steps import Steps, pinned, step
 from pgcron.errors import PermissionDenied, PgCronError
-from pgcron.sql import get_query
 
 __all__ = [
     "INDEX_NAME",
@@ -29,9 +28,13 @@ __all__ = [
     "IndexStatus",
     "InvalidPurge",
     "PurgeResult",
+    "check_purge",
     "ensure_index",
+    "ensure_index_steps",
     "index_status",
+    "index_status_steps",
     "purge_history",
+    "purge_steps",
 ]
 
 logger = logging.getLogger(__name__)
@@ -85,38 +88,8 @@ class IndexStatus:
         )
 
 
-def _fetch(
-    conn: psycopg.Connection[Any], query: str, params: Mapping[str, Any] | None = None
-) -> list[dict[str, Any]]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(get_query(query), dict(params or {}))
-        return cur.fetchall() if cur.description is not None else []
-
-
-def _require_autocommit(conn: psycopg.Connection[Any], what: str) -> None:
-    if not conn.autocommit or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-        raise PgCronError(
-            f"{what} commits as it goes: pass an autocommit connection outside a transaction "
-            "(psycopg.connect(dsn, autocommit=True))"
-        )
-
-
-def purge_history(
-    conn: psycopg.Connection[Any],
-    older_than: timedelta,
-    *,
-    batch: int = 10_000,
-    job_prefix: str | None = None,
-    dry_run: bool = False,
-    on_batch: Callable[[int, int], None] | None = None,
-) -> PurgeResult:
-    """Delete runs that started (or ended) more than ``older_than`` ago, ``batch`` runids per transaction.
-
-    Also removes rows stuck in a non-terminal state older than the cutoff whose backend is gone.
-    ``job_prefix`` limits the purge to jobs whose name starts with it (e.g. ``"billing:"``). The role
-    deletes only the rows it may see (row security: its own, or all for a superuser / the owner).
-    ``on_batch(deleted_so_far, batches)`` is called after each committed batch.
-    """
+def check_purge(older_than: timedelta, batch: int = 10_000, job_prefix: str | None = None) -> None:
+    """Raise ``InvalidPurge`` unless these are valid purge arguments (checked before any I/O)."""
     if not isinstance(older_than, timedelta) or older_than <= timedelta(0):
         raise InvalidPurge(f"older_than must be a positive duration, got {older_than!r}")
     if older_than > MAX_OLDER_THAN:
@@ -129,44 +102,55 @@ def purge_history(
             f"job_prefix must be a non-empty string such as 'billing:', got {job_prefix!r}; "
             "pass job_prefix=None to purge the runs of every job this role may delete"
         )
-    _require_autocommit(conn, "purge_history")
-    try:
-        with pinned_search_path(conn):
-            return _purge(conn, older_than, batch, job_prefix, dry_run, on_batch)
-    except psycopg.Error as exc:
-        raise translate_error(exc, role=conn.info.user) from exc
+
+
+def purge_steps(
+    older_than: timedelta,
+    *,
+    batch: int = 10_000,
+    job_prefix: str | None = None,
+    dry_run: bool = False,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> Steps[PurgeResult]:
+    """The purge's statements (``Client.purge_history`` runs them, each committing by itself).
+
+    Deletes runs that started (or ended) more than ``older_than`` ago, ``batch`` runids per statement, and
+    rows stuck in a non-terminal state older than the cutoff whose backend is gone. ``job_prefix`` limits
+    the purge to jobs whose name starts with it (e.g. ``"billing:"``). The role deletes only the rows it may
+    see (row security: its own, or all for a superuser / the owner). ``on_batch(deleted_so_far, batches)``
+    is called after each committed batch. ``search_path`` is pinned throughout.
+    """
+    check_purge(older_than, batch, job_prefix)
+    return (yield from pinned(_purge(older_than, batch, job_prefix, dry_run, on_batch)))
 
 
 def _purge(
-    conn: psycopg.Connection[Any],
     older_than: timedelta,
     batch: int,
     job_prefix: str | None,
     dry_run: bool,
     on_batch: Callable[[int, int], None] | None,
-) -> PurgeResult:
+) -> Steps[PurgeResult]:
     started = time.perf_counter()
     cutoff = datetime.now(UTC) - older_than
     jobids: list[int] | None = None
     if job_prefix is not None:
-        jobids = list(_fetch(conn, "history_prefix_jobids", {"prefix": job_prefix})[0]["jobids"])
-    bounds = _fetch(conn, "history_purge_bounds", {"cutoff": cutoff})[0]
+        jobids = list((yield step("history_prefix_jobids", {"prefix": job_prefix}))[0]["jobids"])
+    bounds = (yield step("history_purge_bounds", {"cutoff": cutoff}))[0]
     low, high = bounds["low"], bounds["high"]
     if low is None or high is None or jobids == []:
         return PurgeResult(cutoff, 0, 0, time.perf_counter() - started, dry_run)
     if dry_run:
-        rows = _fetch(conn, "history_purge_count", {"high": high, "jobids": jobids, "cutoff": cutoff})
+        rows = yield step("history_purge_count", {"high": high, "jobids": jobids, "cutoff": cutoff})
         return PurgeResult(cutoff, int(rows[0]["rows"]), 0, time.perf_counter() - started, True)
     deleted = batches = 0
     position = int(low) - 1
     while position < high:
         upper = min(position + batch, int(high))
-        with conn.cursor() as cur:
-            cur.execute(
-                get_query("history_purge_batch"),
-                {"low": position, "high": upper, "jobids": jobids, "cutoff": cutoff},
-            )
-            deleted += max(cur.rowcount, 0)
+        done = yield step(
+            "history_purge_batch", {"low": position, "high": upper, "jobids": jobids, "cutoff": cutoff}
+        )
+        deleted += int(done[0]["deleted"])
         batches += 1
         position = upper
         if on_batch is not None:
@@ -176,13 +160,13 @@ def _purge(
     return PurgeResult(cutoff, deleted, batches, seconds)
 
 
-def index_status(conn: psycopg.Connection[Any]) -> IndexStatus:
+def index_status_steps() -> Steps[IndexStatus]:
     """Which ``(jobid, …)`` indexes ``cron.job_run_details`` has and whether this role may add one."""
-    try:
-        with pinned_search_path(conn):
-            rows = _fetch(conn, "history_index_status")
-    except psycopg.Error as exc:
-        raise translate_error(exc, role=conn.info.user) from exc
+    return (yield from pinned(_index_status()))
+
+
+def _index_status() -> Steps[IndexStatus]:
+    rows = yield step("history_index_status")
     if not rows:
         raise PgCronError(
             "cron.job_run_details does not exist: pg_cron 1.3 or later is needed for run history"
@@ -199,28 +183,68 @@ def index_status(conn: psycopg.Connection[Any]) -> IndexStatus:
     )
 
 
-def ensure_index(conn: psycopg.Connection[Any]) -> IndexStatus:
-    """Create the ``(jobid, runid)`` index CONCURRENTLY unless a ``(jobid, …)`` index exists.
+def ensure_index_steps() -> Steps[IndexStatus]:
+    """Create the ``(jobid, runid)`` index CONCURRENTLY unless a ``(jobid, …)`` index exists (run each
+    statement outside a transaction block).
 
     Raises ``PermissionDenied`` (with who can do it) when the role does not own the table.
     """
-    _require_autocommit(conn, "ensure_index")
-    try:
-        with pinned_search_path(conn):
-            return _ensure_index(conn)
-    except psycopg.Error as exc:
-        raise translate_error(exc, role=conn.info.user) from exc
+    return (yield from pinned(_ensure_index()))
 
 
-def _ensure_index(conn: psycopg.Connection[Any]) -> IndexStatus:
-    status = index_status(conn)
+def _ensure_index() -> Steps[IndexStatus]:
+    status = yield from _index_status()
     if status.present:
         return status
     if not status.can_create:
         raise PermissionDenied(f"role cannot index cron.job_run_details: {status.hint}")
     if INDEX_NAME in status.invalid:
         logger.warning("dropping the invalid index %s left by an interrupted build", INDEX_NAME)
-        _fetch(conn, "history_index_drop_invalid")
+        yield step("history_index_drop_invalid")
     logger.info("creating %s concurrently on ~%d rows", INDEX_NAME, status.rows_estimate)
-    _fetch(conn, "history_index_create")
-    return index_status(conn)
+    yield step("history_index_create")
+    return (yield from _index_status())
+
+
+# -- deprecated: the functions over a raw psycopg connection -----------------------------------------------
+
+
+def purge_history(
+    conn: psycopg.Connection[Any],
+    older_than: timedelta,
+    *,
+    batch: int = 10_000,
+    job_prefix: str | None = None,
+    dry_run: bool = False,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> PurgeResult:
+    """Deprecated: use ``Client.purge_history`` (this wraps ``conn`` in a ``Client``)."""
+    check_purge(older_than, batch, job_prefix)
+    warnings.warn(
+        "purge_history(conn, ...) is deprecated: use Client.purge_history()", DeprecationWarning, stacklevel=2
+    )
+    from pgcron.client import Client
+
+    return Client.connect(conn).purge_history(
+        older_than, batch=batch, job_prefix=job_prefix, dry_run=dry_run, on_batch=on_batch
+    )
+
+
+def index_status(conn: psycopg.Connection[Any]) -> IndexStatus:
+    """Deprecated: use ``Client.index_status`` (this wraps ``conn`` in a ``Client``)."""
+    warnings.warn(
+        "index_status(conn) is deprecated: use Client.index_status()", DeprecationWarning, stacklevel=2
+    )
+    from pgcron.client import Client
+
+    return Client.connect(conn).index_status()
+
+
+def ensure_index(conn: psycopg.Connection[Any]) -> IndexStatus:
+    """Deprecated: use ``Client.ensure_index`` (this wraps ``conn`` in a ``Client``)."""
+    warnings.warn(
+        "ensure_index(conn) is deprecated: use Client.ensure_index()", DeprecationWarning, stacklevel=2
+    )
+    from pgcron.client import Client
+
+    return Client.connect(conn).ensure_index()

@@ -24,18 +24,19 @@ raise ``SchemaOutOfDate`` rather than trust it.
 from __future__ import annotations
 
 import enum
-import inspect
 import json
 import logging
-from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any, TypeVar, cast, overload
+from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
 
+# The sans-I/O driver lives in pgcron._steps (shared with audit, history and doctor); re-exported here.
+from pgcron._steps import Step, Steps, drive, run_steps, run_steps_async, step
 from pgcron.errors import PermissionDenied, PgCronError, SchemaOutOfDate
 from pgcron.jobsfile import (
     NAMESPACE_SEPARATOR,
@@ -46,7 +47,6 @@ from pgcron.jobsfile import (
     qualified_name,
 )
 from pgcron.models import JobSpec
-from pgcron.sql import get_query
 
 __all__ = [
     "DEFAULT_LOCK_TIMEOUT",
@@ -59,22 +59,19 @@ __all__ = [
     "PlanConflict",
     "PlanLocked",
     "PlanStale",
+    "Step",
+    "Steps",
     "apply_plan",
     "compute_plan",
     "desired_specs",
+    "drive",
     "plan_jobs",
     "retention_spec",
+    "run_steps",
+    "run_steps_async",
 ]
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
-#: One named query (``pgcron/sql/queries/jobs_plan.sql``) and its parameters.
-Step = tuple[str, dict[str, Any]]
-#: A sans-I/O routine: yields steps, receives each step's rows, returns its result. ``run_steps`` (psycopg)
-#: and ``run_steps_async`` (the async client's seam) drive the same routine, so the twins share the logic.
-#: A step that fails is thrown into the routine (``generator.throw``), so it can name what failed.
-Steps = Generator[Step, list[dict[str, Any]], T]
 
 #: Fields pg_cron stores (changed with alter_job) and fields only the apply record keeps.
 CRON_FIELDS = ("schedule", "command", "database", "username", "active")
@@ -449,18 +446,18 @@ def _check_namespace(namespace: str) -> None:
 def _session(lock_timeout: timedelta) -> Steps[dict[str, Any]]:
     """``SET LOCAL search_path = pg_catalog, pg_temp`` and ``lock_timeout``; returns the previous values."""
     millis = max(1, round(lock_timeout.total_seconds() * 1000))
-    return (yield _step("jobs_session", {"lock_timeout": f"{millis}ms"}))[0]
+    return (yield step("jobs_session", {"lock_timeout": f"{millis}ms"}))[0]
 
 
 def _restore(session: Mapping[str, Any]) -> Steps[None]:
-    yield _step(
+    yield step(
         "jobs_session_restore",
         {"search_path": session["search_path"], "lock_timeout": session["lock_timeout"]},
     )
 
 
 def _context() -> Steps[dict[str, Any]]:
-    return (yield _step("jobs_context"))[0]
+    return (yield step("jobs_context"))[0]
 
 
 def _uses_record(ctx: Mapping[str, Any]) -> bool:
@@ -481,10 +478,10 @@ def _uses_record(ctx: Mapping[str, Any]) -> bool:
 
 
 def _read_live(namespace: str, has_record: bool) -> Steps[list[LiveJob]]:
-    rows = yield _step("jobs_owned", {"prefix": namespace + NAMESPACE_SEPARATOR})
+    rows = yield step("jobs_owned", {"prefix": namespace + NAMESPACE_SEPARATOR})
     records: dict[int, Mapping[str, Any]] = {}
     if has_record:
-        for rec in (yield _step("jobs_applied_records", {"namespace": namespace})):
+        for rec in (yield step("jobs_applied_records", {"namespace": namespace})):
             records[int(rec["jobid"])] = rec["spec"]
     return [
         LiveJob(
@@ -579,7 +576,7 @@ def _apply_steps(plan: Plan, lock_timeout: timedelta) -> Steps[ApplyResult]:
     trips += yield from _create(ctx, creates, jobids, plan)
     trips += yield from _update(ctx, updates, plan)
     if deletes:
-        (yield _step("jobs_unschedule", {"jobids": [c.jobid for c in deletes]}))
+        (yield step("jobs_unschedule", {"jobids": [c.jobid for c in deletes]}))
         trips += 1
     if has_record:
         trips += yield from _write_record(
@@ -624,12 +621,12 @@ def _lock_planned(writes: list[Change], lock_timeout: timedelta) -> Steps[int]:
     """
     by_id = {c.jobid: c for c in writes if c.jobid is not None}
     ids = sorted(by_id)
-    rows = {int(r["jobid"]): r for r in (yield _step("jobs_lock_try", {"jobids": ids}))}
+    rows = {int(r["jobid"]): r for r in (yield step("jobs_lock_try", {"jobids": ids}))}
     trips = 1
     held = [i for i in ids if i not in rows]
     if held:
         try:
-            waited = yield _step("jobs_lock_wait", {"jobids": held})
+            waited = yield step("jobs_lock_wait", {"jobids": held})
         except (psycopg.Error, PgCronError) as exc:
             if _sqlstate(exc) != LOCK_NOT_AVAILABLE:
                 raise
@@ -706,7 +703,7 @@ def _create(ctx: Mapping[str, Any], creates: list[Change], jobids: dict[str, int
     rows = [_values(c, plan) for c in creates]
     names = [c.name for c in creates]
     if ctx["can_schedule_in_database"]:
-        result = yield _step(
+        result = yield step(
             "jobs_create_in_database",
             {
                 "names": names,
@@ -734,7 +731,7 @@ def _create(ctx: Mapping[str, Any], creates: list[Change], jobids: dict[str, int
                 "administrator for GRANT EXECUTE ON FUNCTION cron.schedule_in_database TO "
                 f"{ctx['current_user']}, or apply as a superuser"
             )
-        result = yield _step(
+        result = yield step(
             "jobs_create_plain",
             {
                 "names": names,
@@ -760,7 +757,7 @@ def _update(ctx: Mapping[str, Any], updates: list[Change], plan: Plan) -> Steps[
             for f in fields:
                 cols[f].append(changed.get(f))  # NULL: unchanged
         (
-            yield _step(
+            yield step(
                 "jobs_alter",
                 {
                     "jobids": [c.jobid for c in altering],
@@ -788,7 +785,7 @@ def _update(ctx: Mapping[str, Any], updates: list[Change], plan: Plan) -> Steps[
         )
     rows = [_values(c, plan) for c in altering]
     (
-        yield _step(
+        yield step(
             "jobs_upsert_by_name",
             {
                 "names": [c.name for c in altering],
@@ -818,7 +815,7 @@ def _write_record(plan: Plan, jobids: Mapping[str, int], created: set[str], dele
             specs.append(spec)
     if kept:
         (
-            yield _step(
+            yield step(
                 "jobs_record_apply",
                 {
                     "jobids": [jobids[c.name] for c in kept],
@@ -827,7 +824,7 @@ def _write_record(plan: Plan, jobids: Mapping[str, int], created: set[str], dele
                 },
             )
         )
-    (yield _step("jobs_record_forget", {"namespace": plan.namespace, "jobids": deleted}))
+    (yield step("jobs_record_forget", {"namespace": plan.namespace, "jobids": deleted}))
     return 1 + int(bool(kept))
 
 
@@ -844,86 +841,21 @@ def timeout_of(value: float | None) -> timedelta | None:
     return None if value is None else timedelta(seconds=value)
 
 
-def _step(query: str, params: Mapping[str, Any] | None = None) -> Step:
-    return query, dict(params or {})
-
-
-def run_steps(steps: Steps[T], fetch: Callable[[str, dict[str, Any]], list[dict[str, Any]]]) -> T:
-    """Drive ``plan_steps``/``apply_steps`` with a synchronous ``fetch(query_name, params) -> rows``."""
-    try:
-        step = next(steps)
-        while True:
-            try:
-                rows = fetch(*step)
-            except (psycopg.Error, PgCronError) as exc:  # the routine may name it; if not, this re-raises
-                step = steps.throw(exc)
-            else:
-                step = steps.send(rows)
-    except StopIteration as done:
-        return cast(T, done.value)
-
-
-async def run_steps_async(
-    steps: Steps[T], fetch: Callable[[str, dict[str, Any]], Awaitable[list[dict[str, Any]]]]
-) -> T:
-    """Drive ``plan_steps``/``apply_steps`` with an async ``fetch`` (``AsyncDatabase.fetch_all``)."""
-    try:
-        step = next(steps)
-        while True:
-            try:
-                rows = await fetch(*step)
-            except (psycopg.Error, PgCronError) as exc:  # the routine may name it; if not, this re-raises
-                step = steps.throw(exc)
-            else:
-                step = steps.send(rows)
-    except StopIteration as done:
-        return cast(T, done.value)
-
-
-Fetch = Callable[[str, dict[str, Any]], list[dict[str, Any]]]
-AsyncFetch = Callable[[str, dict[str, Any]], Awaitable[list[dict[str, Any]]]]
-
-
-@overload
-def drive(steps: Steps[T], fetch: AsyncFetch) -> Awaitable[T]: ...
-@overload
-def drive(steps: Steps[T], fetch: Fetch) -> T: ...
-def drive(steps: Steps[T], fetch: Fetch | AsyncFetch) -> T | Awaitable[T]:
-    """``run_steps`` for a synchronous ``fetch``, an awaitable ``run_steps_async`` for an async one.
-
-    One name for both, so the async client's source and its generated sync twin read the same
-    (``await drive(...)`` / ``drive(...)``).
-    """
-    if inspect.iscoroutinefunction(fetch):
-        return run_steps_async(steps, cast(AsyncFetch, fetch))
-    return run_steps(steps, cast(Fetch, fetch))
-
-
-def _fetch_with(conn: psycopg.Connection[Any]) -> Callable[[str, dict[str, Any]], list[dict[str, Any]]]:
-    def fetch(query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        with conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(get_query(query), params)
-            return cur.fetchall() if cur.description is not None else []
-
-    return fetch
-
-
 def plan_jobs(
     conn: psycopg.Connection[Any], specs: Iterable[JobSpec], *, namespace: str, prune: bool = False
 ) -> Plan:
-    """Read the namespace's jobs (a few queries, one transaction) and diff them against ``specs``."""
-    with conn.transaction():
-        return run_steps(plan_steps(specs, namespace=namespace, prune=prune), _fetch_with(conn))
+    """Deprecated: use ``Client.plan`` (this wraps ``conn`` in a ``Client``)."""
+    warnings.warn("plan_jobs(conn, ...) is deprecated: use Client.plan()", DeprecationWarning, stacklevel=2)
+    from pgcron.client import Client
+
+    return Client.connect(conn).plan(specs, namespace=namespace, prune=prune)
 
 
 def apply_plan(
     conn: psycopg.Connection[Any], plan: Plan, *, lock_timeout: timedelta = DEFAULT_LOCK_TIMEOUT
 ) -> ApplyResult:
-    """Make the server match ``plan`` in one transaction.
+    """Deprecated: use ``Client.apply`` (this wraps ``conn`` in a ``Client``)."""
+    warnings.warn("apply_plan(conn, ...) is deprecated: use Client.apply()", DeprecationWarning, stacklevel=2)
+    from pgcron.client import Client
 
-    Raises (and changes nothing) ``PlanStale`` when the namespace's managed jobs differ from what the plan
-    saw, ``PlanLocked`` when another session holds one of them longer than ``lock_timeout``, and
-    ``PermissionDenied`` when a change needs a privilege the role lacks.
-    """
-    with conn.transaction():
-        return run_steps(apply_steps(plan, lock_timeout=lock_timeout), _fetch_with(conn))
+    return Client.connect(conn).apply(plan, lock_timeout=lock_timeout)

@@ -19,7 +19,7 @@ from typing import Any
 import dagster as dg
 import yaml
 from pgcron.jobsfile import JobsFile, load_jobs_file, parse_jobs_document, qualified_name
-from pgcron.plan import apply_plan, desired_specs, plan_jobs
+from pgcron.plan import desired_specs
 from pydantic import Field
 
 from dagster_pgcron.resource import PgCronResource
@@ -81,8 +81,8 @@ def build_apply_job(
         resource: PgCronResource = getattr(context.resources, resource_key)
         dry_run = bool(context.op_config["dry_run"])
         prune_now = bool(context.op_config.get("prune", prune))
-        with resource.get_client() as client, client.database.connection() as conn:
-            plan = plan_jobs(conn, specs, namespace=namespace, prune=prune_now)
+        with resource.get_client() as client:
+            plan = client.plan(specs, namespace=namespace, prune=prune_now)
             summary = plan.summary()
             context.log.info("plan for namespace %s: %s", namespace, summary)
             for change in plan.changes:
@@ -92,7 +92,7 @@ def build_apply_job(
             if dry_run or not plan.pending:
                 meta["applied"] = False
                 return dg.Output(None, metadata=meta)
-            result = apply_plan(conn, plan)
+            result = client.apply(plan)
         meta.update(
             applied=True,
             created=", ".join(result.created),

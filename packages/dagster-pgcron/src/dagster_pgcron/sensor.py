@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import dagster as dg
 import pgcron
 from pgcron import runfeed
-from pgcron.audit import AuditReport, FindingKind, run_audit
+from pgcron.audit import AuditReport, FindingKind
 
 from dagster_pgcron.cursor import RunCursor
 from dagster_pgcron.materialize import metadata_for_run
@@ -70,8 +70,7 @@ class ClientRunSource:
         return runfeed.start_runid(self.client, before)
 
     def audit(self, since: timedelta, late_after: timedelta) -> AuditReport:
-        with self.client.database.connection() as conn:
-            return run_audit(conn, since, late_after=late_after, job_prefix=self.job_prefix)
+        return self.client.audit(since, late_after=late_after, job_prefix=self.job_prefix)
 
 
 @dataclass(frozen=True)
@@ -375,8 +374,7 @@ def build_pgcron_job_checks(
                     yield _latest_run_result(client, job, check_key.asset_key)
                 else:
                     try:
-                        with client.database.connection() as conn:
-                            report = run_audit(conn, timedelta(hours=24), job=job)
+                        report = client.audit(timedelta(hours=24), job=job)
                     except pgcron.PgCronError as exc:
                         yield dg.AssetCheckResult(
                             asset_key=check_key.asset_key,

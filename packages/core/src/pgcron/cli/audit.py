@@ -12,9 +12,9 @@ from datetime import timedelta
 import click
 from rich.table import Table
 
-from pgcron.audit import FindingKind, run_audit
+from pgcron.audit import FindingKind
 from pgcron.cli._common import make_console, safe
-from pgcron.cli.plan import connect, dsn_option, fail, json_option
+from pgcron.cli.plan import dsn_option, fail, json_option, open_client
 from pgcron.errors import PgCronError
 from pgcron.jobsfile import NAMESPACE_SEPARATOR, parse_duration
 
@@ -71,9 +71,8 @@ def audit_cmd(
     """Compare the runs each schedule should have produced with the runs that happened."""
     prefix = namespace + NAMESPACE_SEPARATOR if namespace else None
     try:
-        with connect(dsn) as conn:
-            report = run_audit(
-                conn,
+        with open_client(dsn) as client:
+            report = client.audit(
                 since,
                 job_prefix=prefix,
                 job=job,

@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pgcron.cli.plan import connect, dsn_option, json_option
-from pgcron.doctor import Check, Status, run_doctor
+from pgcron.cli.plan import dsn_option, json_option, open_client
+from pgcron.doctor import Check, Status
 from pgcron.errors import PgCronError
 
 _STYLE = {Status.PASS: "green", Status.WARN: "yellow", Status.FAIL: "red", Status.SKIP: "dim"}
@@ -27,9 +27,9 @@ _STYLE = {Status.PASS: "green", Status.WARN: "yellow", Status.FAIL: "red", Statu
 def doctor_cmd(strict: bool, dsn: str, as_json: bool) -> None:
     """Check the pg_cron installation: preload, database, mode, limits, roles, commands, history."""
     try:
-        with connect(dsn) as conn:
-            checks = run_doctor(conn)
-    except PgCronError as exc:  # run_doctor reports database errors as checks: this is the connection
+        with open_client(dsn) as client:
+            checks = client.doctor()
+    except PgCronError as exc:  # doctor reports database errors as checks: this is the connection
         checks = [
             Check(
                 "connection",

@@ -14,9 +14,8 @@ from datetime import timedelta
 import click
 
 from pgcron.cli._common import make_console
-from pgcron.cli.plan import connect, dsn_option, fail, json_option
+from pgcron.cli.plan import dsn_option, fail, json_option, open_client
 from pgcron.errors import PgCronError
-from pgcron.history import ensure_index, index_status, purge_history
 from pgcron.jobsfile import NAMESPACE_SEPARATOR, RESERVED_NAMESPACES, check_namespace, parse_duration
 
 EXIT_INDEX_MISSING = 3
@@ -76,13 +75,12 @@ def purge_cmd(
     err = make_console(stderr=True)
     prefix = None if namespace is None else namespace + NAMESPACE_SEPARATOR
     try:
-        with connect(dsn) as conn:
+        with open_client(dsn) as client:
             if as_json or not err.is_terminal:
-                result = purge_history(conn, older_than, batch=batch, job_prefix=prefix, dry_run=dry_run)
+                result = client.purge_history(older_than, batch=batch, job_prefix=prefix, dry_run=dry_run)
             else:
                 with err.status("purging…") as status:
-                    result = purge_history(
-                        conn,
+                    result = client.purge_history(
                         older_than,
                         batch=batch,
                         job_prefix=prefix,
@@ -122,8 +120,8 @@ def purge_cmd(
 def index_cmd(create: bool, dsn: str, as_json: bool) -> None:
     """Report (or create) the index that makes one job's run lookups fast."""
     try:
-        with connect(dsn) as conn:
-            status = ensure_index(conn) if create else index_status(conn)
+        with open_client(dsn) as client:
+            status = client.ensure_index() if create else client.index_status()
     except PgCronError as exc:
         fail(exc, as_json)
         return

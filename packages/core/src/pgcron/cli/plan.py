@@ -16,12 +16,14 @@ from typing import Any
 
 import click
 import psycopg
+from psycopg.conninfo import make_conninfo
 from rich.console import Console
 
 from pgcron.cli._common import make_console, one_line, safe, wide_option
+from pgcron.client import Client
 from pgcron.errors import ConnectionFailed, PgCronError
 from pgcron.jobsfile import load_jobs_file
-from pgcron.plan import Action, Change, Plan, apply_plan, desired_specs, plan_jobs
+from pgcron.plan import Action, Change, Plan, desired_specs
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -46,6 +48,17 @@ def connect(dsn: str) -> Iterator[psycopg.Connection[Any]]:
         raise ConnectionFailed(f"could not connect: {exc}".strip()) from exc
     with conn:
         yield conn
+
+
+@contextmanager
+def open_client(dsn: str) -> Iterator[Client]:
+    """A ``Client`` for one CLI command; connection errors become ``ConnectionFailed``."""
+    try:
+        conninfo = make_conninfo(dsn, application_name="pgcron-cli")
+    except psycopg.Error as exc:
+        raise ConnectionFailed(f"could not connect: {exc}".strip()) from exc
+    with Client.connect(conninfo) as client:
+        yield client
 
 
 def fail(err: PgCronError | psycopg.Error, as_json: bool) -> None:
@@ -174,8 +187,8 @@ def plan_cmd(file: str, prune: bool, dsn: str, as_json: bool, wide: bool) -> Non
 
     def go() -> int:
         jobs_file = load_jobs_file(file)
-        with connect(dsn) as conn:
-            plan = plan_jobs(conn, desired_specs(jobs_file), namespace=jobs_file.namespace, prune=prune)
+        with open_client(dsn) as client:
+            plan = client.plan(desired_specs(jobs_file), namespace=jobs_file.namespace, prune=prune)
         if as_json:
             click.echo(json.dumps(plan.to_dict(), indent=2, default=str))
         else:
@@ -198,8 +211,8 @@ def apply_cmd(file: str, prune: bool, yes: bool, dsn: str, as_json: bool, wide: 
     def go() -> int:
         jobs_file = load_jobs_file(file)
         out = make_console(stderr=as_json, wide=wide)
-        with connect(dsn) as conn:
-            plan = plan_jobs(conn, desired_specs(jobs_file), namespace=jobs_file.namespace, prune=prune)
+        with open_client(dsn) as client:
+            plan = client.plan(desired_specs(jobs_file), namespace=jobs_file.namespace, prune=prune)
             if not as_json:
                 print_plan(out, plan, wide=wide)
             if not plan.pending:
@@ -212,7 +225,7 @@ def apply_cmd(file: str, prune: bool, yes: bool, dsn: str, as_json: bool, wide: 
                 if not click.confirm("Apply these changes?", default=False):
                     out.print("nothing applied")
                     return EXIT_PENDING
-            result = apply_plan(conn, plan)
+            result = client.apply(plan)
         if as_json:
             click.echo(
                 json.dumps(

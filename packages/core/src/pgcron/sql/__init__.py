@@ -1,8 +1,11 @@
 """The engine's SQL: named queries and versioned migrations, read from package data.
 
 Queries live in ``queries/*.sql``; each file holds several named queries, every one introduced by a
-``-- name: <query_name>`` line (procrastinate's convention). Parameters are psycopg placeholders
-(``%(name)s``) with explicit casts (``%(name)s::text``) so the same text works on every pg_cron version.
+``-- name: <query_name>`` line (procrastinate's convention). A query whose first line after its name is
+``-- extends: <other>`` is that other query followed by its own text (a WHERE / ORDER BY): one projection,
+such as ``run_facts``, serves several queries, composed with ``psycopg.sql`` when the queries are loaded.
+Parameters are psycopg placeholders (``%(name)s``) with explicit casts (``%(name)s::text``) so the same text
+works on every pg_cron version.
 Migrations are ``migrations/NNNN_<slug>.sql`` files, applied in number order by ``pgcron.schema``.
 """
 
@@ -13,9 +16,12 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
+from psycopg import sql
+
 __all__ = ["Migration", "get_query", "load_queries", "migrations"]
 
 _NAME_RE = re.compile(r"^--\s*name:\s*(?P<name>[a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
+_EXTENDS_RE = re.compile(r"\A--\s*extends:\s*(?P<base>[a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
 _MIGRATION_RE = re.compile(r"^(?P<version>\d{4})_(?P<slug>[a-z0-9_]+)\.sql$")
 
 
@@ -58,7 +64,22 @@ def load_queries() -> dict[str, str]:
             if name in queries:
                 raise ValueError(f"{entry.name}: query {name!r} is already defined in another file")
             queries[name] = body
-    return queries
+    return {name: _extended(name, queries) for name in queries}
+
+
+def _extended(name: str, queries: dict[str, str], seen: tuple[str, ...] = ()) -> str:
+    """The text of query ``name``, with the query it extends (``-- extends: <base>``) in front."""
+    body = queries[name]
+    match = _EXTENDS_RE.match(body)
+    if match is None:
+        return body
+    base = match.group("base")
+    if base not in queries:
+        raise ValueError(f"query {name!r} extends {base!r}, which is not defined")
+    if base == name or base in seen:
+        raise ValueError(f"query {name!r} extends itself through {' -> '.join((*seen, name, base))}")
+    head = _extended(base, queries, (*seen, name))
+    return sql.SQL("\n").join([sql.SQL(head), sql.SQL(body)]).as_string(None)
 
 
 def get_query(name: str) -> str:

@@ -34,21 +34,7 @@ SELECT d.jobid, min(d.start_time) AS first_start
  GROUP BY d.jobid;
 
 -- name: audit_runs
-SELECT d.runid, d.jobid, d.job_pid, d.command, d.status, d.return_message, d.start_time, d.end_time,
-       CASE WHEN d.job_pid IS NULL OR d.status = 'failed' THEN NULL
-            ELSE EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a
-                          WHERE a.pid = d.job_pid AND a.backend_type IN ('pg_cron', 'client backend')
-                            AND (a.backend_start IS NULL
-                                 OR a.backend_start <= coalesce(d.end_time, d.start_time, clock_timestamp())
-                                                       + interval '1 second'))
-       END AS pid_alive,
-       CASE WHEN d.job_pid IS NULL OR d.status = 'failed' THEN NULL
-            ELSE (SELECT a.backend_type FROM pg_catalog.pg_stat_activity a WHERE a.pid = d.job_pid LIMIT 1)
-       END AS job_backend_type,
-       CASE WHEN d.status IN ('succeeded', 'failed') THEN false
-            ELSE EXISTS (SELECT 1 FROM cron.job_run_details n WHERE n.jobid = d.jobid AND n.runid > d.runid)
-       END AS newer_run
-  FROM cron.job_run_details d
+-- extends: run_facts
  WHERE d.jobid = ANY (%(jobids)s::bigint[])
    AND (d.start_time >= %(since)s::timestamptz
         OR (d.start_time IS NULL AND d.status NOT IN ('succeeded', 'failed')))

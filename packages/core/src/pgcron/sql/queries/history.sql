@@ -21,6 +21,8 @@ SELECT coalesce(pg_catalog.array_agg(j.jobid ORDER BY j.jobid), '{}'::bigint[]) 
 -- name: history_purge_batch
 -- Finished runs older than the cutoff, and rows stuck in a non-terminal state (a restart leaves them in
 -- 'connecting'/'sending' forever, facts §3.3) unless their backend is still alive.
+-- Returns how many rows it deleted (one statement: it commits by itself).
+WITH deleted AS (
 DELETE FROM cron.job_run_details d
  WHERE d.runid OPERATOR(pg_catalog.>) %(low)s::bigint AND d.runid OPERATOR(pg_catalog.<=) %(high)s::bigint
    AND (%(jobids)s::bigint[] IS NULL OR d.jobid OPERATOR(pg_catalog.=) ANY (%(jobids)s::bigint[]))
@@ -28,7 +30,10 @@ DELETE FROM cron.job_run_details d
         OR (d.start_time IS NULL AND d.end_time IS NULL))
    AND NOT (d.status OPERATOR(pg_catalog.<>) ALL (ARRAY['succeeded', 'failed']::text[])
             AND d.job_pid IS NOT NULL
-            AND EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.pid OPERATOR(pg_catalog.=) d.job_pid));
+            AND EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.pid OPERATOR(pg_catalog.=) d.job_pid))
+RETURNING 1
+)
+SELECT pg_catalog.count(*) AS deleted FROM deleted;
 
 -- name: history_purge_count
 SELECT pg_catalog.count(*) AS rows

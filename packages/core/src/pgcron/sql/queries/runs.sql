@@ -11,7 +11,10 @@
 --   observed_at       the server's clock when the row was read
 -- pg_stat_activity is only consulted for rows that are not plainly terminal.
 
--- name: list_runs
+-- name: run_facts
+-- The one run-facts projection: every reader of cron.job_run_details (list_runs, runfeed_after, audit_runs)
+-- extends it with its own WHERE / ORDER BY (`-- extends: run_facts`, composed by pgcron.sql), so each run
+-- is decided (pgcron.runstate) from the same facts wherever it is read.
 WITH launcher AS (
     SELECT min(a.backend_start) AS backend_start
       FROM pg_catalog.pg_stat_activity a
@@ -41,6 +44,9 @@ SELECT d.runid, d.jobid, d.job_pid, d.database, d.username, d.command, d.status,
        END AS dispatched_by,
        clock_timestamp() AS observed_at
   FROM cron.job_run_details d
+
+-- name: list_runs
+-- extends: run_facts
  WHERE (%(jobid)s::bigint IS NULL OR d.jobid = %(jobid)s::bigint)
    AND (%(runid)s::bigint IS NULL OR d.runid = %(runid)s::bigint)
    AND (%(before_runid)s::bigint IS NULL OR d.runid < %(before_runid)s::bigint)
