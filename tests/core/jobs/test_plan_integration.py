@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 from pgcron.client import Client
-from pgcron.errors import PermissionDenied
+from pgcron.errors import PermissionDenied, PgCronError
 from pgcron.jobsfile import load_jobs_file
 from pgcron.models import JobSpec
 from pgcron.plan import Action, PlanStale, desired_specs
@@ -163,8 +163,10 @@ def test_apply_is_one_transaction(conn: psycopg.Connection[Any], namespace: str)
         JobSpec("ok", "0 0 31 2 *", "SELECT 1", active=False),
         JobSpec("bad", "0 0 31 2 *", "SELECT 1", username="no_such_role_pgcron_test", active=False),
     ]
-    with pytest.raises(psycopg.Error, match="does not exist"):
+    # The client translates the server's error (one translator); the psycopg error is its cause.
+    with pytest.raises(PgCronError, match="does not exist") as caught:
         Client.connect(conn).apply(Client.connect(conn).plan(specs, namespace=namespace))
+    assert isinstance(caught.value.__cause__, psycopg.Error)
     assert _jobs(conn, namespace) == {}
 
 
