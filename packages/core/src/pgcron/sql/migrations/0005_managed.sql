@@ -103,7 +103,13 @@ BEGIN
           LEFT JOIN pgcron.submission s
                  ON 'pgcron:run:' || s.id::text = j.jobname AND s.username = j.username
          WHERE j.username = current_user::text AND starts_with(j.jobname, 'pgcron:run:')
-           AND (s.id IS NULL OR s.finished_at IS NOT NULL)
+           AND (s.id IS NULL OR s.finished_at IS NOT NULL
+                -- a one-shot (top-level) job whose run the engine owner may not see: its own run row says
+                -- it is over (left scheduled, the same minute would fire again next year)
+                OR (s.top_level AND EXISTS (
+                        SELECT 1 FROM cron.job_run_details d
+                         WHERE d.jobid = j.jobid AND d.username = current_user::text
+                           AND d.runid >= s.runid_floor AND d.status IN ('succeeded', 'failed'))))
          ORDER BY j.jobid
          LIMIT 200
     LOOP
@@ -112,12 +118,13 @@ BEGIN
             CONTINUE WHEN r.claimed_pid IS NOT NULL AND EXISTS (
                 SELECT 1 FROM pg_catalog.pg_stat_activity a
                  WHERE a.pid = r.claimed_pid AND pgcron._started_by(a.backend_start, r.claimed_at));
-            -- and no firing of the job may still be going
+            -- and no firing of the job may still be going (a one-shot's backend may outlive its row's
+            -- 'succeeded' in background-worker mode)
             CONTINUE WHEN EXISTS (
                 SELECT 1 FROM cron.job_run_details d
                   JOIN pg_catalog.pg_stat_activity a ON a.pid = d.job_pid
                  WHERE d.jobid = r.jobid AND d.username = current_user::text AND d.runid >= r.runid_floor
-                   AND d.status NOT IN ('succeeded', 'failed'));
+                   AND (d.status NOT IN ('succeeded', 'failed') OR r.top_level));
             PERFORM cron.unschedule(r.jobid);
             IF r.id IS NOT NULL AND NOT r.top_level AND r.claimed_pid IS NOT NULL THEN
                 DELETE FROM cron.job_run_details d
