@@ -38,7 +38,6 @@ from dagster_pgcron import DagsterPgCronTranslator, PgCronResource, SensorSettin
 from dagster_pgcron.cursor import RunCursor
 from dagster_pgcron.sensor import ClientRunSource, collect_events
 from pgcron import dev, runfeed
-from pgcron.audit import run_audit
 
 INSTANCE = "bench-dagster"
 WATCHED = "bench:watched"
@@ -113,8 +112,7 @@ def main() -> int:
                         seen.add(run.runid)
 
                 def audit() -> None:
-                    with client.database.connection() as conn:
-                        run_audit(conn, timedelta(hours=24), job=WATCHED)
+                    client.audit(timedelta(hours=24), job=WATCHED)
 
                 reported = collect_events(
                     ClientRunSource(client), RunCursor.parse(cursor_text), keys, steady

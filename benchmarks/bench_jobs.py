@@ -32,10 +32,9 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _runner import report
-from pgcron.history import ensure_index, purge_history
+from pgcron.client import Client
 from pgcron.jobsfile import parse_duration
 from pgcron.models import JobSpec
-from pgcron.plan import apply_plan, plan_jobs
 from pgcron.schema import install
 
 NS = "benchjobs"
@@ -85,9 +84,9 @@ def bench_plan(conn: psycopg.Connection[Any], n: int) -> list[dict[str, Any]]:
 
     def step(name: str, desired: list[JobSpec], prune: bool = False) -> None:
         with counting() as c:
-            t_plan, plan = timed(lambda: plan_jobs(conn, desired, namespace=NS, prune=prune))
+            t_plan, plan = timed(lambda: Client.connect(conn).plan(desired, namespace=NS, prune=prune))
             plan_trips = c.statements + 2
-            t_apply, _result = timed(lambda: apply_plan(conn, plan) if plan.pending else None)
+            t_apply, _result = timed(lambda: Client.connect(conn).apply(plan) if plan.pending else None)
         apply_trips = (c.statements + 2 - plan_trips) if plan.pending else 0
         rows.append(
             {
@@ -188,7 +187,7 @@ def bench_history(conn: psycopg.Connection[Any], total: int) -> list[dict[str, A
     jobid = 900_000 + 17
     rows = []
     without = {"latest": median_ms(conn, LATEST, (jobid,), 3), "day": median_ms(conn, LAST_DAY, (jobid,), 3)}
-    t_index, _ = timed(lambda: ensure_index(conn))
+    t_index, _ = timed(lambda: Client.connect(conn).ensure_index())
     with_index = {"latest": median_ms(conn, LATEST, (jobid,)), "day": median_ms(conn, LAST_DAY, (jobid,))}
     rows.append(
         {
@@ -233,7 +232,7 @@ def _purge_once(conn: psycopg.Connection[Any], variant: str, total: int) -> dict
     older = parse_duration(f"{total // 100 // 10}m")  # keep the newest 10 %
     if variant == "pgcron":
         clock = _BatchClock()
-        t, result = timed(lambda: purge_history(conn, older, batch=10_000, on_batch=clock))
+        t, result = timed(lambda: Client.connect(conn).purge_history(older, batch=10_000, on_batch=clock))
         deleted, longest = result.deleted, clock.longest
     else:
         t, cur = timed(

@@ -13,9 +13,9 @@ from datetime import timedelta
 import pgcron
 import psycopg
 import pytest
-from pgcron.doctor import Status, run_doctor
+from pgcron.client import Client
+from pgcron.doctor import Status
 from pgcron.errors import PermissionDenied
-from pgcron.history import purge_history
 from pgcron.models import JobSpec, RunStatus
 from pgcron.plan import Action
 from pgcron.schema import status as schema_status
@@ -235,7 +235,7 @@ def test_history_purge_as_a_role_deletes_only_its_own_runs(managed: Managed) -> 
             )
             others_before = scalar(managed.superuser, others, (role,))
             time.sleep(1.5)
-            result = purge_history(conn, timedelta(seconds=1), job_prefix="mgpurge:")
+            result = Client.connect(conn).purge_history(timedelta(seconds=1), job_prefix="mgpurge:")
         finally:
             conn.execute("SELECT cron.unschedule(%s)", (name,))
     assert result.deleted >= 2
@@ -244,7 +244,7 @@ def test_history_purge_as_a_role_deletes_only_its_own_runs(managed: Managed) -> 
 
 def test_doctor_runs_without_superuser_only_settings(managed: Managed) -> None:
     with connect(managed.admin) as conn:
-        checks = run_doctor(conn)
+        checks = Client.connect(conn).doctor()
     by_name = {c.name: c for c in checks}
     assert checks, "doctor returned no checks"
     failed = [c.to_dict() for c in checks if c.status is Status.FAIL]
