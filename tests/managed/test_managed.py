@@ -251,3 +251,27 @@ def test_doctor_runs_without_superuser_only_settings(managed: Managed) -> None:
     assert failed == [], failed
     assert all("must be superuser" not in c.detail for c in checks), [c.to_dict() for c in checks]
     assert by_name, checks
+
+
+#: Where maintenance (the admin's rights) may cancel the backend of the role that pushes down: RDS and
+#: Cloud SQL give their admin group pg_signal_backend; on Neon only the admin pushes down (it signals itself).
+TIMEOUTS_ENFORCED = {"rds": True, "cloudsql": True, "azure": False, "supabase": False, "neon": True}
+
+
+def test_pushdown_timeout_is_enforced_where_the_admin_may_signal_the_role(managed: Managed) -> None:
+    role = managed.pushdown_roles[-1]
+    with pgcron.Client.connect(managed.dsn(role)) as client:
+        try:
+            run = client.run_now("SELECT pg_sleep(12)", timeout=2)
+        except pgcron.RunFailed as exc:
+            run = exc.run
+    outcome = scalar(
+        managed.superuser,
+        "SELECT outcome FROM pgcron.submission WHERE username = %s ORDER BY id DESC LIMIT 1",
+        (role,),
+    )
+    if TIMEOUTS_ENFORCED[managed.flavour]:
+        assert (run.status, outcome) == (RunStatus.FAILED, "timed_out"), run
+        assert "timeout" in (run.message or "")
+    else:  # degraded: the run goes on to its end (docs/managed-postgres.md)
+        assert (run.status, outcome) == (RunStatus.SUCCEEDED, "succeeded"), run
