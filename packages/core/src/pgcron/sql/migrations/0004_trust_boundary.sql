@@ -54,6 +54,7 @@ CREATE TABLE IF NOT EXISTS pgcron.engine_state (
     singleton      boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     own_purged_upto bigint NOT NULL DEFAULT 0      -- runids at or below this were visited by the own-row purge
 );
+ALTER TABLE pgcron.engine_state ADD COLUMN IF NOT EXISTS maint_after bigint NOT NULL DEFAULT 0;  -- pass cursor
 REVOKE ALL ON pgcron.engine_state FROM PUBLIC;
 INSERT INTO pgcron.engine_state DEFAULT VALUES ON CONFLICT DO NOTHING;
 
@@ -936,11 +937,29 @@ EXCEPTION WHEN OTHERS THEN
     RETURN 0;
 END $$;
 
+-- The open submissions this pass visits: at most 100 per role (one role's flood never crowds out another's),
+-- each role's taken from a cursor that moves through the ids, so every open row is visited within a few passes.
 CREATE OR REPLACE FUNCTION pgcron._maint_open_ids() RETURNS bigint[]
-    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce(array_agg(x.id ORDER BY x.id), '{}')
-      FROM (SELECT t.id FROM pgcron.submission t WHERE NOT t.settled ORDER BY t.id LIMIT 1000) x
-$$;
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_after bigint;
+    v_ids bigint[];
+BEGIN
+    SELECT e.maint_after INTO v_after FROM pgcron.engine_state e;
+    v_after := coalesce(v_after, 0);
+    SELECT coalesce(array_agg(o.id ORDER BY o.id), '{}') INTO v_ids
+      FROM (SELECT t.id,
+                   row_number() OVER (PARTITION BY t.username ORDER BY t.id <= v_after, t.id) AS k
+              FROM pgcron.submission t WHERE NOT t.settled) o
+     WHERE o.k <= 100;
+    -- next pass: after the highest id of a role that had more than it got; back to the start otherwise
+    UPDATE pgcron.engine_state SET maint_after = coalesce(
+        (SELECT max(x) FROM unnest(v_ids) x
+          WHERE cardinality(v_ids) > 0
+            AND EXISTS (SELECT 1 FROM pgcron.submission t
+                         WHERE NOT t.settled AND NOT (t.id = ANY (v_ids)) AND t.id > x)), 0);
+    RETURN v_ids;
+END $$;
 
 CREATE OR REPLACE FUNCTION pgcron._maint_retire_ids() RETURNS bigint[]
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
