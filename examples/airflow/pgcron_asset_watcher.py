@@ -1,7 +1,8 @@
 """Schedule a DAG on a job that runs inside the database: an ``AssetWatcher`` on pg_cron runs.
 
 ``PgCronJobSucceededTrigger`` runs in the triggerer and fires for every new succeeded run of the job; each
-firing becomes an asset event (its ``extra["payload"]`` holds the run), which schedules ``pgcron_after_purge``.
+firing becomes an asset event (its ``extra["payload"]`` holds the run), which schedules
+``pgcron_after_purge``.
 """
 
 from __future__ import annotations
