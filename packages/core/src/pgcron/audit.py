@@ -14,13 +14,10 @@ from __future__ import annotations
 import enum
 import itertools
 import logging
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-
-import psycopg
 
 from pgcron import runstate
 from pgcron._steps import Steps, step
@@ -28,7 +25,7 @@ from pgcron.errors import PgCronError, ScheduleError
 from pgcron.models import RunStatus
 from pgcron.schedule import Schedule
 
-__all__ = ["AuditReport", "AuditRun", "Finding", "FindingKind", "audit_job", "audit_steps", "run_audit"]
+__all__ = ["AuditReport", "AuditRun", "Finding", "FindingKind", "audit_job", "audit_steps"]
 
 logger = logging.getLogger(__name__)
 
@@ -414,30 +411,6 @@ def audit_steps(
         expected += n
     findings.sort(key=lambda f: (f.jobid, f.expected or f.start_time or start))
     return AuditReport(start, until, tz, len(jobs), expected, tuple(findings), tuple(notes))
-
-
-def run_audit(
-    conn: psycopg.Connection[Any],
-    since: timedelta = timedelta(hours=24),
-    *,
-    job_prefix: str | None = None,
-    job: str | None = None,
-    late_after: timedelta = timedelta(seconds=60),
-    stuck_after: timedelta = timedelta(hours=1),
-    timezone: str | None = None,
-) -> AuditReport:
-    """Deprecated: use ``Client.audit`` (this wraps ``conn`` in a ``Client``)."""
-    warnings.warn("run_audit(conn, ...) is deprecated: use Client.audit()", DeprecationWarning, stacklevel=2)
-    from pgcron.client import Client
-
-    return Client.connect(conn).audit(
-        since,
-        job_prefix=job_prefix,
-        job=job,
-        late_after=late_after,
-        stuck_after=stuck_after,
-        timezone=timezone,
-    )
 
 
 def kinds(values: Iterable[str]) -> set[FindingKind]:

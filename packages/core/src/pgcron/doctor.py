@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +28,7 @@ from pgcron.commands import analyze_command
 from pgcron.errors import PgCronError, UnsupportedCommand
 from pgcron.sql import migrations
 
-__all__ = ["ENGINE_JOB", "ENGINE_JOB_COMMAND", "Check", "Status", "doctor_steps", "run_doctor"]
+__all__ = ["ENGINE_JOB", "ENGINE_JOB_COMMAND", "Check", "Status", "doctor_steps"]
 
 logger = logging.getLogger(__name__)
 
@@ -97,14 +96,6 @@ def doctor_steps() -> Steps[list[Check]]:
     """Every check that this role can run (``Client.doctor`` runs the queries, each in its own transaction
     or savepoint, with ``search_path`` pinned). A query that fails becomes a FAIL line for its check."""
     return (yield from pinned(_run_checks()))
-
-
-def run_doctor(conn: psycopg.Connection[Any]) -> list[Check]:
-    """Deprecated: use ``Client.doctor`` (this wraps ``conn`` in a ``Client``)."""
-    warnings.warn("run_doctor(conn) is deprecated: use Client.doctor()", DeprecationWarning, stacklevel=2)
-    from pgcron.client import Client
-
-    return Client.connect(conn).doctor()
 
 
 def _run_checks() -> Steps[list[Check]]:

@@ -11,13 +11,9 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import psycopg
 
 from pgcron._steps import Steps, pinned, step
 from pgcron.errors import PermissionDenied, PgCronError
@@ -29,11 +25,8 @@ __all__ = [
     "InvalidPurge",
     "PurgeResult",
     "check_purge",
-    "ensure_index",
     "ensure_index_steps",
-    "index_status",
     "index_status_steps",
-    "purge_history",
     "purge_steps",
 ]
 
@@ -204,47 +197,3 @@ def _ensure_index() -> Steps[IndexStatus]:
     logger.info("creating %s concurrently on ~%d rows", INDEX_NAME, status.rows_estimate)
     yield step("history_index_create")
     return (yield from _index_status())
-
-
-# -- deprecated: the functions over a raw psycopg connection -----------------------------------------------
-
-
-def purge_history(
-    conn: psycopg.Connection[Any],
-    older_than: timedelta,
-    *,
-    batch: int = 10_000,
-    job_prefix: str | None = None,
-    dry_run: bool = False,
-    on_batch: Callable[[int, int], None] | None = None,
-) -> PurgeResult:
-    """Deprecated: use ``Client.purge_history`` (this wraps ``conn`` in a ``Client``)."""
-    check_purge(older_than, batch, job_prefix)
-    warnings.warn(
-        "purge_history(conn, ...) is deprecated: use Client.purge_history()", DeprecationWarning, stacklevel=2
-    )
-    from pgcron.client import Client
-
-    return Client.connect(conn).purge_history(
-        older_than, batch=batch, job_prefix=job_prefix, dry_run=dry_run, on_batch=on_batch
-    )
-
-
-def index_status(conn: psycopg.Connection[Any]) -> IndexStatus:
-    """Deprecated: use ``Client.index_status`` (this wraps ``conn`` in a ``Client``)."""
-    warnings.warn(
-        "index_status(conn) is deprecated: use Client.index_status()", DeprecationWarning, stacklevel=2
-    )
-    from pgcron.client import Client
-
-    return Client.connect(conn).index_status()
-
-
-def ensure_index(conn: psycopg.Connection[Any]) -> IndexStatus:
-    """Deprecated: use ``Client.ensure_index`` (this wraps ``conn`` in a ``Client``)."""
-    warnings.warn(
-        "ensure_index(conn) is deprecated: use Client.ensure_index()", DeprecationWarning, stacklevel=2
-    )
-    from pgcron.client import Client
-
-    return Client.connect(conn).ensure_index()

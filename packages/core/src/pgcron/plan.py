@@ -26,7 +26,6 @@ from __future__ import annotations
 import enum
 import json
 import logging
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -61,11 +60,9 @@ __all__ = [
     "PlanStale",
     "Step",
     "Steps",
-    "apply_plan",
     "compute_plan",
     "desired_specs",
     "drive",
-    "plan_jobs",
     "retention_spec",
     "run_steps",
     "run_steps_async",
@@ -839,23 +836,3 @@ def _normalized(record: Mapping[str, Any]) -> dict[str, Any]:
 def timeout_of(value: float | None) -> timedelta | None:
     """A record's ``timeout_seconds`` as a timedelta."""
     return None if value is None else timedelta(seconds=value)
-
-
-def plan_jobs(
-    conn: psycopg.Connection[Any], specs: Iterable[JobSpec], *, namespace: str, prune: bool = False
-) -> Plan:
-    """Deprecated: use ``Client.plan`` (this wraps ``conn`` in a ``Client``)."""
-    warnings.warn("plan_jobs(conn, ...) is deprecated: use Client.plan()", DeprecationWarning, stacklevel=2)
-    from pgcron.client import Client
-
-    return Client.connect(conn).plan(specs, namespace=namespace, prune=prune)
-
-
-def apply_plan(
-    conn: psycopg.Connection[Any], plan: Plan, *, lock_timeout: timedelta = DEFAULT_LOCK_TIMEOUT
-) -> ApplyResult:
-    """Deprecated: use ``Client.apply`` (this wraps ``conn`` in a ``Client``)."""
-    warnings.warn("apply_plan(conn, ...) is deprecated: use Client.apply()", DeprecationWarning, stacklevel=2)
-    from pgcron.client import Client
-
-    return Client.connect(conn).apply(plan, lock_timeout=lock_timeout)
