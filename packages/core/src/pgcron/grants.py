@@ -173,6 +173,9 @@ def _grant(conn: psycopg.Connection[Any], role: str, dry_run: bool) -> GrantResu
             f"{grantor} does not hold EXECUTE on {signature.split('(')[0]} with the grant option "
             "(the provider decides; see docs/managed-postgres.md)",
         )
+    cron_owner = _one(
+        conn, sql.SQL("SELECT nspowner::regrole::text FROM pg_catalog.pg_namespace WHERE nspname = 'cron'")
+    )
     # PostgreSQL only warns when the grantor lacks the grant option (USAGE on a provider-owned cron schema).
     final = [
         g
@@ -183,7 +186,13 @@ def _grant(conn: psycopg.Connection[Any], role: str, dry_run: bool) -> GrantResu
             g.required,
             g.ran,
             g.held,
-            f"ran, but granted nothing: {grantor} cannot pass this privilege on (no grant option)",
+            f"ran, but granted nothing: {grantor} cannot pass this privilege on (no grant option)"
+            + (
+                f"; schema cron belongs to {cron_owner}, so only roles it grants may schedule (on Neon only "
+                "neondb_owner: run pgcron as that role, neon#12891)"
+                if '"cron"' in g.statement and cron_owner
+                else ""
+            ),
         )
         for g in results
     ]
