@@ -14,7 +14,7 @@ from typing import Any
 
 from pgcron.errors import PgCronError
 
-__all__ = ["MAX_WORKERS", "LaneStatus", "LaneWorker", "check_workers", "status_from_rows"]
+__all__ = ["MAX_WORKERS", "LaneStatus", "LaneWorker", "check_workers", "slot_warning", "status_from_rows"]
 
 MAX_WORKERS = 32  # the engine's bound (pgcron._lane_configure)
 FRESH_S = 3.0  # a worker that reported within this long (and whose backend is alive) takes submissions
@@ -119,4 +119,25 @@ def status_from_rows(rows: list[dict[str, Any]], *, role: str = "", database: st
         database=first.get("database", database),
         wanted=first.get("wanted", 0),
         workers=tuple(workers),
+    )
+
+
+def slot_warning(lane_workers: int, max_running_jobs: int | None, *, engine_jobs: int = 1) -> str | None:
+    """Doctor's finding for lanes (query ``lane_slots``): a warning when lane workers leave fewer than two of
+    ``cron.max_running_jobs``' slots for everything else (the engine job, scheduled jobs, pushdown jobs),
+    or ``None``. ``max_running_jobs`` is ``None`` when the role may not read it."""
+    if lane_workers <= 0:
+        return None
+    if max_running_jobs is None:
+        return (
+            f"{lane_workers} lane worker(s) each hold one of cron.max_running_jobs' slots; the limit is not "
+            "readable by this role, so check it leaves room for scheduled jobs"
+        )
+    free = max_running_jobs - lane_workers - engine_jobs
+    if free >= 2:
+        return None
+    return (
+        f"{lane_workers} lane worker(s) hold {lane_workers} of cron.max_running_jobs = {max_running_jobs} "
+        f"slots; {max(free, 0)} remain for scheduled and pushdown jobs (beside the engine job). Stop or "
+        "shrink a lane (`pgcron lane start --workers N` / `pgcron lane stop`) or raise cron.max_running_jobs (restart)."
     )

@@ -38,3 +38,13 @@ SELECT current_user::text AS role, current_database()::text AS database,
 -- name: lane_pause
 -- A short server-side pause between two looks at a lane that is starting or stopping.
 SELECT pg_catalog.pg_sleep(%(seconds)s::float8) AS paused
+
+-- name: lane_slots
+-- Every lane worker job the caller can see (a superuser or the cron owner sees all roles'), for doctor:
+-- each holds one of cron.max_running_jobs' slots while it runs.
+SELECT username::text AS role, database::text AS database, count(*)::int AS workers
+  FROM cron.job
+ WHERE jobname ~ '^pgcron:lane:[0-9]{1,2}$' AND active AND schedule <> '0 0 31 2 *'
+   AND command = 'CALL pgcron.lane_run(' || split_part(jobname, ':', 3) || ')'
+ GROUP BY 1, 2
+ ORDER BY 1, 2
