@@ -139,5 +139,6 @@ def slot_warning(lane_workers: int, max_running_jobs: int | None, *, engine_jobs
     return (
         f"{lane_workers} lane worker(s) hold {lane_workers} of cron.max_running_jobs = {max_running_jobs} "
         f"slots; {max(free, 0)} remain for scheduled and pushdown jobs (beside the engine job). Stop or "
-        "shrink a lane (`pgcron lane start --workers N` / `pgcron lane stop`) or raise cron.max_running_jobs (restart)."
+        "shrink a lane (`pgcron lane start --workers N` / `pgcron lane stop`) or raise "
+        "cron.max_running_jobs (restart)."
     )
