@@ -63,6 +63,7 @@ class ManagedServer:
     admin_role: str
     database: str  # cron.database_name
     background_workers: bool
+    name: str = ""  # the dev-server instance (`pgcron dev url -n NAME`)
 
     def role_dsn(self, role: str) -> str:
         """The DSN of another login role on this server (trust authentication)."""
@@ -159,6 +160,7 @@ class PgCronServers:
             admin_role=state.admin_role,
             database=str(database),
             background_workers=state.background_workers,
+            name=name,
         )
 
     def stop_managed(self, flavour: str) -> None:
