@@ -53,3 +53,19 @@ def run_cli(dsn: str, *args: str, **extra: str) -> subprocess.CompletedProcess[s
         timeout=120,
         check=False,
     )
+
+
+_ENGINE_READY: set[str] = set()
+
+
+@pytest.fixture(autouse=True)
+def _engine_schema(request: pytest.FixtureRequest) -> None:
+    """The CLI tests that use a server need the engine schema, whatever ran before them."""
+    if "pgcron_dsn" not in request.fixturenames:
+        return
+    dsn = request.getfixturevalue("pgcron_dsn")
+    if dsn not in _ENGINE_READY:
+        from pgcron.schema import install
+
+        install(dsn)
+        _ENGINE_READY.add(dsn)
