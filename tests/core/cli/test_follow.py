@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 import queue
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from typing import IO, Any
 
 import psycopg
 import pytest
 from pgcron import Client, JobSpec
+from pgcron.errors import DevServerError
 
 from .conftest import cli_env
 
@@ -116,3 +119,64 @@ def test_follow_survives_a_lost_connection(pgcron_dsn: str, job_prefix: str) -> 
         follow.kill()
         with Client.connect(pgcron_dsn) as client:
             client.unschedule(job.jobid)
+
+
+@pytest.fixture
+def private_server() -> Iterator[tuple[str, int]]:
+    """A server of this test's own (it gets restarted), without the engine schema: the follower polls."""
+    from pgcron import dev
+
+    name = f"pytest-{os.getpid()}-follow"
+    state = dev.up(name, use_env=False)
+    try:
+        assert state.port is not None
+        yield name, state.port
+    finally:
+        dev.down(name, purge=True)
+
+
+def _restart(name: str, port: int) -> None:
+    """Stop and start the server on the same port (the follower's DSN stays valid)."""
+    from pgcron import dev
+    from pgcron.dev import _server
+
+    state = dev.status(name)
+    assert state is not None
+    if state.route in ("local", "trixie"):
+        cluster = _server._cluster_of(state)  # postgres rebinds its port at once (SO_REUSEADDR)
+        cluster.stop()
+        cluster.start()
+        return
+    dev.down(name)
+    deadline = time.monotonic() + 90
+    while True:  # the port may linger in TIME_WAIT for a while
+        try:
+            dev.up(name, port=port, use_env=False)
+            return
+        except DevServerError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
+@pytest.mark.slow
+def test_follow_survives_a_server_restart(private_server: tuple[str, int]) -> None:
+    from pgcron import dev
+
+    name, port = private_server
+    dsn = dev.status(name).dsn  # type: ignore[union-attr]
+    with Client.connect(dsn) as client:
+        assert client.capabilities().schema_version is None  # no run channel: this follower polls
+        job = client.schedule(JobSpec(name="restart-probe", schedule="1 seconds", command="SELECT 1"))
+    follow = Follow(dsn, "--job", str(job.jobid), appname="follower")
+    try:
+        _, before = follow.next_event(30, event="ended")
+        _restart(name, port)
+        _, after = follow.next_event(60, event="ended", status="succeeded")
+        assert after["runid"] > before["runid"]
+        assert any("connection lost" in line for line in follow.stderr)
+        assert any("reconnected" in line for line in follow.stderr)
+        assert follow.interrupt() == 0
+        assert "Traceback" not in "".join(follow.stderr)
+    finally:
+        follow.kill()
