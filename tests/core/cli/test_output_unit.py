@@ -103,3 +103,27 @@ def test_dev_status_is_not_hard_wrapped_when_piped(monkeypatch: pytest.MonkeyPat
     assert result.exit_code == 0, result.output
     assert long_dir in result.output  # one piece: no hard wrap at 80 columns
     assert any("background workers" in line for line in result.output.splitlines())
+
+
+def test_doctor_prints_job_names_and_commands_inert(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Doctor's details name jobs, roles and commands that any role may have written."""
+    import contextlib
+    from collections.abc import Iterator
+
+    from pgcron.cli import doctor as doctor_cli
+    from pgcron.doctor import Check, Status
+
+    from .conftest import HOSTILE, assert_inert
+
+    class _Client:
+        def doctor(self) -> list[Check]:
+            return [Check(HOSTILE, Status.WARN, f"job {HOSTILE}", f"fix {HOSTILE}", items=(HOSTILE,))]
+
+    @contextlib.contextmanager
+    def fake_open(dsn: str) -> Iterator[_Client]:
+        yield _Client()
+
+    monkeypatch.setattr(doctor_cli, "open_client", fake_open)
+    result = CliRunner().invoke(doctor_cli.doctor_cmd, ["--dsn", "postgresql://x/y"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    assert_inert(result.output)

@@ -9,10 +9,9 @@ import json
 import sys
 
 import click
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from pgcron.cli._common import make_console, safe
 from pgcron.cli.plan import dsn_option, json_option, open_client
 from pgcron.doctor import Check, Status
 from pgcron.errors import PgCronError
@@ -42,11 +41,12 @@ def doctor_cmd(strict: bool, dsn: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"checks": [c.to_dict() for c in checks]}, indent=2))
     else:
-        out = Console(highlight=False)
+        out = make_console()
         table = Table("status", "check", "detail", "fix", show_lines=False)
         for c in checks:
-            detail = escape(c.detail) + "".join(f"\n  • {escape(i)}" for i in c.items)
-            table.add_row(f"[{_STYLE[c.status]}]{c.status.value}[/]", c.name, detail, escape(c.hint))
+            # details name jobs, roles and commands any role may have written: terminal-safe
+            detail = safe(c.detail, multiline=True) + "".join(f"\n  • {safe(i)}" for i in c.items)
+            table.add_row(f"[{_STYLE[c.status]}]{c.status.value}[/]", safe(c.name), detail, safe(c.hint))
         out.print(table)
     sys.exit(1 if any(c.status in bad for c in checks) else 0)
 

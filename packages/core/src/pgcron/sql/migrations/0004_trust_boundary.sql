@@ -188,7 +188,8 @@ BEGIN
                        ELSE interval '1 minute' END;
     END IF;
     BEGIN
-        v_floor := (SELECT q.last_value FROM cron.runid_seq q);
+        -- the next runid is above this: last_value itself when the sequence was never used
+        v_floor := (SELECT CASE WHEN q.is_called THEN q.last_value ELSE q.last_value - 1 END FROM cron.runid_seq q);
     EXCEPTION WHEN insufficient_privilege THEN
         v_floor := 0;
     END;
