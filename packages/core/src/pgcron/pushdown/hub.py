@@ -408,6 +408,9 @@ class WaiterHub:
             log.warning("pushdown waiter query failed (%s); retrying", exc)
             time.sleep(min(RECONNECT_MAX_S, 0.5 if remaining is None else max(remaining, 0.0), 0.5))
             return
+        with self._cond:
+            if any(sid in self._results for sid in ids):
+                return  # a wait is resolved (a lane run ends in milliseconds): hand back before blocking
         if settling:
             delay = POLL_MIN_S
         elif self._ensure_listener():
