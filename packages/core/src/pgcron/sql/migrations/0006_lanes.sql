@@ -690,18 +690,6 @@ EXCEPTION WHEN OTHERS THEN
     RETURN 0;
 END $$;
 
--- Open submissions to visit: claimed (running) and finished-but-unsettled ones first, then those not yet
--- started. Running ones are bounded by pg_cron's slots and the lanes' workers, and each pass settles the
--- finished ones, so a flood of never-started submissions (any role can open many) can no longer push a running
--- run out of the pass, past its timeout, its lost-run check or its job's removal (0004 took the first 1,000 by
--- id).
-CREATE OR REPLACE FUNCTION pgcron._maint_open_ids() RETURNS bigint[]
-    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce(array_agg(x.id ORDER BY x.id), '{}')
-      FROM (SELECT t.id FROM pgcron.submission t WHERE NOT t.settled
-             ORDER BY (t.claimed_at IS NULL AND t.finished_at IS NULL), t.id LIMIT 1000) x
-$$;
-
 CREATE OR REPLACE PROCEDURE pgcron.maintenance()
     LANGUAGE plpgsql AS $$
 DECLARE
@@ -725,7 +713,7 @@ END $$;
 -- 8. Who may execute what. --------------------------------------------------------------------------------
 
 REVOKE ALL ON PROCEDURE pgcron.maintenance() FROM PUBLIC;
-REVOKE ALL ON FUNCTION pgcron._maint_step(bigint), pgcron._maint_purge_own(), pgcron._maint_open_ids(), pgcron._lane_available(text, text),
+REVOKE ALL ON FUNCTION pgcron._maint_step(bigint), pgcron._maint_purge_own(), pgcron._lane_available(text, text),
                        pgcron._lane_stalled(text, text)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgcron._submission_to_lane(text, bigint), pgcron._lane_unroute(text, bigint),
