@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 
-from pgcron import errors
+from pgcron import errors, runstate
 from pgcron.commands import CommandInfo, check_command
 from pgcron.models import Capabilities, Job, JobSpec, Run, RunStatus
 from pgcron.runstate import RunFacts, decide
@@ -256,28 +256,14 @@ def with_submission_outcomes(runs: Iterable[Run], rows: Iterable[Mapping[str, An
             and row["username"] == run.username
         ):
             count = row["rows"]
-            message = "succeeded" if count is None else f"{count} row" + ("" if count == 1 else "s")
-            run = dataclasses.replace(run, message=message, rows=count)
+            run = dataclasses.replace(run, message=runstate.rows_message(count), rows=count)
         out.append(run)
     return out
 
 
-_RAW_FOR: dict[RunStatus, tuple[str, ...]] = {
-    RunStatus.PENDING: ("starting", "connecting", "sending"),
-    RunStatus.RUNNING: ("running", "succeeded"),
-    RunStatus.SUCCEEDED: ("succeeded",),
-    RunStatus.FAILED: ("failed", "running"),
-    RunStatus.CANCELED: ("failed",),
-    RunStatus.LOST: ("failed", "starting", "connecting", "sending", "running"),
-}
-
-
 def raw_statuses_for(statuses: Iterable[RunStatus]) -> list[str]:
-    """pg_cron status strings that can yield any of these engine statuses (a superset to filter in SQL)."""
-    raw: set[str] = set()
-    for status in statuses:
-        raw.update(_RAW_FOR[status])
-    return sorted(raw)
+    """pg_cron status strings that can yield any of these engine statuses (``runstate.RAW_FOR``)."""
+    return runstate.raw_statuses_for(statuses)
 
 
 def coerce_statuses(

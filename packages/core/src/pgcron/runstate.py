@@ -23,12 +23,26 @@ Decisions taken here (docs/client.md, "Run status"):
   that bound (pg_cron's startup timeout is 10 s).
 * a bgw ``running`` row whose command has no statement is ``FAILED`` with an explanatory message.
 
-Everything here is pure: the facts are gathered by SQL (``sql/queries/runs.sql``) and passed in.
+Pushdown submissions (``decide_submission``, facts from the ``pushdown_state`` query): the run's row in
+``cron.job_run_details`` is the record of truth, with the ``pgcron.submission`` record alongside.
+
+* procedure path (``rule_procedure``): the user's SQL and the submission's outcome commit in one
+  transaction, so the run is over when its row is terminal, or when maintenance marked the submission
+  ``lost`` / ``expired`` / ``canceled`` before it started; "no outcome and the claiming backend gone" means
+  the SQL did not commit — known, so ``FAILED``, not ``LOST``;
+* one-shot path (``rule_once``): the job's single run is the SQL itself; pg_cron's row decides, and a
+  ``succeeded`` row is over only when its backend is gone (bgw flips multi-statement commands early);
+* lane path (``rule_lane``, docs/adr/0006-lanes.md): the lane's pg_cron row is the lane's own long run, so
+  the submission record decides; its outcome commits with the SQL, so a recorded outcome is final.
+
+Everything here is pure: the facts are gathered by SQL (``sql/queries/runs.sql``,
+``sql/queries/pushdown_state.sql``) and passed in.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -36,7 +50,56 @@ from pgcron.commands import analyze_command
 from pgcron.errors import PgCronError
 from pgcron.models import RunStatus
 
-__all__ = ["RunFacts", "Verdict", "decide", "normalize_message", "rows_from_message"]
+__all__ = [
+    "RAW_FOR",
+    "TERMINAL_RAW",
+    "RunFacts",
+    "SubmissionFacts",
+    "Verdict",
+    "decide",
+    "decide_submission",
+    "ends_nothing",
+    "is_settling",
+    "normalize_message",
+    "normalize_submission_message",
+    "raw_statuses_for",
+    "rows_from_message",
+]
+
+TERMINAL_RAW = frozenset({"succeeded", "failed"})
+"""pg_cron statuses it never changes again (its view; the engine may still say the run is going)."""
+
+RAW_FOR: dict[RunStatus, tuple[str, ...]] = {
+    RunStatus.PENDING: ("starting", "connecting", "sending"),
+    RunStatus.RUNNING: ("running", "succeeded"),
+    RunStatus.SUCCEEDED: ("succeeded",),
+    RunStatus.FAILED: ("failed", "running"),
+    RunStatus.CANCELED: ("failed",),
+    RunStatus.LOST: ("failed", "starting", "connecting", "sending", "running"),
+}
+"""The inverse of ``decide``: every pg_cron status that can yield each engine status (pinned by a test that
+runs ``decide`` over the raw statuses)."""
+
+
+def raw_statuses_for(statuses: Iterable[RunStatus]) -> list[str]:
+    """pg_cron status strings that can yield any of these engine statuses (a superset to filter in SQL)."""
+    raw: set[str] = set()
+    for status in statuses:
+        raw.update(RAW_FOR[status])
+    return sorted(raw)
+
+
+def is_settling(status: RunStatus, raw_status: str | None) -> bool:
+    """pg_cron says the run is over but the engine does not yet (bgw's early ``succeeded``, a procedure run
+    whose outcome is not visible yet): worth a quick re-check rather than waiting for the next notice."""
+    return not status.is_terminal and raw_status in TERMINAL_RAW
+
+
+def ends_nothing(raw_status: object) -> bool:
+    """A status in a run notice that cannot end a run (libpq mode reports starting → connecting → sending →
+    running before the end)."""
+    return isinstance(raw_status, str) and raw_status not in TERMINAL_RAW
+
 
 _ACTIVE_RAW = {
     "starting": RunStatus.PENDING,
@@ -175,7 +238,11 @@ def _mode(execution_mode: str | None, facts: RunFacts) -> str | None:
 def decide(facts: RunFacts, *, execution_mode: str | None = None) -> Verdict:
     """Decide a run's status. ``execution_mode`` is ``"bgw"``, ``"libpq"`` or None (unknown)."""
     raw = facts.raw_status
-    message = normalize_message(facts.return_message, command=facts.command)
+    text = facts.return_message
+    if text is not None and _SUBMISSION_CALL.match(facts.command or ""):
+        # A pushdown's wrapper run: the same message as the pushdown reports (without our re-raise's context).
+        text = _OUR_CONTEXT.sub("", text.rstrip())
+    message = normalize_message(text, command=facts.command)
     mode = _mode(execution_mode, facts)
 
     if raw == "failed":
@@ -222,3 +289,147 @@ def decide(facts: RunFacts, *, execution_mode: str | None = None) -> Verdict:
     if raw == "running" and mode != "libpq" and _statement_count(facts.command) == 0:
         return Verdict(RunStatus.FAILED, EMPTY_COMMAND_MESSAGE, None)
     return Verdict(_ACTIVE_RAW.get(raw or "", RunStatus.PENDING), message, None)
+
+
+# --- pushdown submissions ------------------------------------------------------------------------------
+
+RECORD_GRACE_S = 5.0
+"""How long a finished run may lack its pg_cron row before the submission record stands alone."""
+
+SERVER_RESTARTED_UNCOMMITTED = "server restarted during the run; its SQL did not commit"
+
+# The command of a pushdown's per-submission job (the procedure path).
+_SUBMISSION_CALL = re.compile(r"^CALL pgcron\.execute_submission\(\d+\)$")
+
+# The re-raise (pgcron._reraise, called by pgcron.execute_submission; before migration 0004 the procedure
+# itself) adds these context lines to every failure; they say nothing about the user's SQL, so they are
+# dropped from the normalized message.
+_OUR_CONTEXT = re.compile(
+    r"\n?CONTEXT:\s+PL/pgSQL function pgcron\."
+    r"(?:_reraise\(text,text,text,text\)|execute_submission\(bigint\)) line \d+ at RAISE[\s\S]*$"
+)
+
+
+def normalize_submission_message(raw: str | None, *, command: str | None = None) -> str | None:
+    """``return_message`` of a pushdown run in one form for both modes, without our re-raise's context."""
+    if raw is None:
+        return None
+    return normalize_message(_OUR_CONTEXT.sub("", raw.rstrip()), command=command) or None
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionFacts:
+    """A ``pgcron.submission`` record plus the pg_cron run that executed it (``pushdown_state``)."""
+
+    via: str
+    top_level: bool
+    command: str | None
+    claimed: bool
+    claimed_pid: int | None
+    outcome: str | None
+    rows: int | None
+    error: str | None
+    runid: int | None
+    raw_status: str | None
+    return_message: str | None
+    backend_alive: bool
+    finished_age: float | None = None
+
+
+def decide_submission(facts: SubmissionFacts) -> tuple[RunStatus, str | None]:
+    """The engine's status for a pushdown submission, and its normalized message."""
+    if facts.via == "lane":
+        return rule_lane(facts)
+    return rule_once(facts) if facts.top_level else rule_procedure(facts)
+
+
+def _going(facts: SubmissionFacts) -> tuple[RunStatus, str | None]:
+    return (RunStatus.RUNNING if facts.claimed else RunStatus.PENDING), None
+
+
+def rule_lane(facts: SubmissionFacts) -> tuple[RunStatus, str | None]:
+    """Lane: no pg_cron row of its own, the record alone; its outcome commits with the SQL, so it is final."""
+    if facts.outcome is None:
+        return _going(facts)
+    if facts.outcome == "expired" or (facts.outcome == "canceled" and not facts.claimed):
+        return (RunStatus.FAILED if facts.outcome == "expired" else RunStatus.CANCELED), facts.error
+    return rule_record(facts)
+
+
+def rule_procedure(facts: SubmissionFacts) -> tuple[RunStatus, str | None]:
+    """Procedure path: the claimed run's row terminal → the recorded outcome; no outcome → not committed."""
+    if facts.claimed_pid is not None and facts.outcome is None and facts.backend_alive:
+        return RunStatus.RUNNING, None
+    message = normalize_submission_message(facts.return_message)
+    if facts.raw_status in TERMINAL_RAW:
+        if facts.outcome == "succeeded":
+            return RunStatus.SUCCEEDED, rows_message(facts.rows)
+        if facts.outcome == "canceled":
+            return RunStatus.CANCELED, message
+        if facts.outcome in ("failed", "timed_out"):
+            return RunStatus.FAILED, message
+        # No outcome: killed before its final commit (restart, terminated worker, unscheduled).
+        if facts.return_message == "server restarted":
+            return RunStatus.FAILED, SERVER_RESTARTED_UNCOMMITTED
+        return RunStatus.FAILED, message
+    # Outcome recorded, backend gone, and still no run row of that backend after a grace period: pg_cron did
+    # not log it (cron.log_run = off) or another backend called the procedure. The record stands alone.
+    if (
+        facts.outcome is not None
+        and facts.claimed_pid is not None
+        and not facts.backend_alive
+        and (facts.finished_age or 0.0) > RECORD_GRACE_S
+    ):
+        return rule_record(facts)
+    if facts.outcome == "expired":
+        return RunStatus.FAILED, facts.error
+    if facts.outcome == "canceled" and facts.claimed_pid is None:
+        return RunStatus.CANCELED, facts.error
+    if facts.outcome == "lost":  # maintenance saw the backend gone without an outcome: did not commit
+        return RunStatus.FAILED, facts.error
+    return _going(facts)
+
+
+def rule_once(facts: SubmissionFacts) -> tuple[RunStatus, str | None]:
+    """One-shot path: the job's single run is the SQL itself; pg_cron's row decides, with these rules."""
+    run_over = facts.raw_status in TERMINAL_RAW
+    if run_over and facts.raw_status == "succeeded" and facts.backend_alive:
+        run_over = (
+            False  # bgw flips multi-statement commands to succeeded early: wait for the backend to exit
+        )
+    if run_over:
+        message = normalize_submission_message(facts.return_message, command=facts.command)
+        if facts.outcome == "timed_out":
+            return RunStatus.FAILED, message
+        if facts.return_message == "server restarted":
+            return RunStatus.LOST, message
+        if facts.raw_status == "succeeded":
+            return RunStatus.SUCCEEDED, message
+        if facts.outcome == "canceled" or message == "job canceled":
+            return RunStatus.CANCELED, message
+        return RunStatus.FAILED, message
+    if facts.outcome == "expired":
+        return RunStatus.FAILED, facts.error
+    if facts.outcome == "canceled" and facts.runid is None and facts.raw_status is None:
+        return RunStatus.CANCELED, facts.error
+    if facts.raw_status is not None:
+        return RunStatus.RUNNING, None
+    return RunStatus.PENDING, None
+
+
+def rule_record(facts: SubmissionFacts) -> tuple[RunStatus, str | None]:
+    """The submission record alone (lane runs; a procedure run pg_cron did not log)."""
+    if facts.outcome == "succeeded":
+        return RunStatus.SUCCEEDED, rows_message(facts.rows)
+    if facts.outcome == "canceled":
+        return RunStatus.CANCELED, f"ERROR: {facts.error}"
+    if facts.outcome == "lost":
+        return RunStatus.LOST, facts.error
+    return RunStatus.FAILED, f"ERROR: {facts.error}" if facts.error else None
+
+
+def rows_message(rows: int | None) -> str:
+    """The message of a succeeded pushdown statement: ``1 row``, ``5 rows``, or ``succeeded``."""
+    if rows is None:
+        return "succeeded"
+    return f"{rows} row" if rows == 1 else f"{rows} rows"

@@ -18,7 +18,6 @@ maintenance (its SQL did not commit) and reported ``LOST``.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,17 +25,9 @@ from typing import Any
 from pgcron import runstate
 from pgcron.models import Run, RunHandle, RunStatus
 
-__all__ = ["SubmissionState", "normalize_message", "to_handle", "to_run", "verdict"]
+__all__ = ["SubmissionState", "facts", "normalize_message", "to_handle", "to_run", "verdict"]
 
-_TERMINAL_RAW = frozenset({"succeeded", "failed"})
-RECORD_GRACE_S = 5.0  # how long a finished run may lack its pg_cron row before the record stands alone
-# The re-raise (pgcron._reraise, called by pgcron.execute_submission; before migration 0004 the procedure
-# itself) adds these context lines to every failure; they say nothing about the user's SQL, so they are
-# dropped from the normalized message.
-_OUR_CONTEXT = re.compile(
-    r"\n?CONTEXT:\s+PL/pgSQL function pgcron\."
-    r"(?:_reraise\(text,text,text,text\)|execute_submission\(bigint\)) line \d+ at RAISE[\s\S]*$"
-)
+RECORD_GRACE_S = runstate.RECORD_GRACE_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,104 +100,31 @@ class SubmissionState:
 def normalize_message(raw: str | None, *, command: str | None = None) -> str | None:
     """``return_message`` in one form for both execution modes (``pgcron.runstate``), without the context
     line our own re-raise adds."""
-    if raw is None:
-        return None
-    return runstate.normalize_message(_OUR_CONTEXT.sub("", raw.rstrip()), command=command) or None
+    return runstate.normalize_submission_message(raw, command=command)
+
+
+def facts(s: SubmissionState) -> runstate.SubmissionFacts:
+    """The finality facts of a submission's state row."""
+    return runstate.SubmissionFacts(
+        via=s.via,
+        top_level=s.top_level,
+        command=s.command,
+        claimed=s.claimed_at is not None,
+        claimed_pid=s.claimed_pid,
+        outcome=s.outcome,
+        rows=s.rows,
+        error=s.error,
+        runid=s.runid,
+        raw_status=s.raw_status,
+        return_message=s.return_message,
+        backend_alive=s.backend_alive,
+        finished_age=s.finished_age,
+    )
 
 
 def verdict(s: SubmissionState) -> tuple[RunStatus, str | None]:
-    """The engine's status for a submission, and its normalized message."""
-    if s.via == "lane":
-        return _verdict_lane(s)
-    return _verdict_once(s) if s.top_level else _verdict_procedure(s)
-
-
-def _verdict_lane(s: SubmissionState) -> tuple[RunStatus, str | None]:
-    # No pg_cron row of its own: the record alone. Its outcome commits with the SQL, so it is final.
-    if s.outcome is None:
-        return (RunStatus.RUNNING if s.claimed_at is not None else RunStatus.PENDING), None
-    if s.outcome == "expired" or (s.outcome == "canceled" and s.claimed_at is None):
-        return (RunStatus.FAILED if s.outcome == "expired" else RunStatus.CANCELED), s.error
-    return _from_record(s)
-
-
-def _verdict_procedure(s: SubmissionState) -> tuple[RunStatus, str | None]:
-    # The user's work and the submission's outcome commit in one transaction, so "no outcome and the claiming
-    # backend is gone" means the SQL did not commit — known, not LOST.
-    if s.claimed_pid is not None and s.outcome is None and s.backend_alive:
-        return RunStatus.RUNNING, None
-    run_over = s.raw_status in _TERMINAL_RAW
-    message = normalize_message(s.return_message)
-    if run_over:
-        if s.outcome == "succeeded":
-            return RunStatus.SUCCEEDED, _rows_message(s.rows)
-        if s.outcome == "canceled":
-            return RunStatus.CANCELED, message
-        if s.outcome in ("failed", "timed_out"):
-            return RunStatus.FAILED, message
-        # No outcome: killed before its final commit (restart, terminated worker, unscheduled).
-        if s.return_message == "server restarted":
-            return RunStatus.FAILED, "server restarted during the run; its SQL did not commit"
-        return RunStatus.FAILED, message
-    # Outcome recorded, backend gone, and still no run row of that backend after a grace period: pg_cron did
-    # not log it (cron.log_run = off) or another backend called the procedure. The record stands alone.
-    if (
-        s.outcome is not None
-        and s.claimed_pid is not None
-        and not s.backend_alive
-        and (s.finished_age or 0.0) > RECORD_GRACE_S
-    ):
-        return _from_record(s)
-    if s.outcome == "expired":
-        return RunStatus.FAILED, s.error
-    if s.outcome == "canceled" and s.claimed_pid is None:
-        return RunStatus.CANCELED, s.error
-    if s.outcome == "lost":  # maintenance saw the backend gone without an outcome: did not commit
-        return RunStatus.FAILED, s.error
-    return (RunStatus.RUNNING if s.claimed_at is not None else RunStatus.PENDING), None
-
-
-def _verdict_once(s: SubmissionState) -> tuple[RunStatus, str | None]:
-    # One-shot path: the job's single run is the SQL itself; pg_cron's row decides, with the engine's rules.
-    run_over = s.raw_status in _TERMINAL_RAW
-    if run_over and s.raw_status == "succeeded" and s.backend_alive:
-        run_over = (
-            False  # bgw flips multi-statement commands to succeeded early: wait for the backend to exit
-        )
-    if run_over:
-        message = normalize_message(s.return_message, command=s.command)
-        if s.outcome == "timed_out":
-            return RunStatus.FAILED, message
-        if s.return_message == "server restarted":
-            return RunStatus.LOST, message
-        if s.raw_status == "succeeded":
-            return RunStatus.SUCCEEDED, message
-        if s.outcome == "canceled" or message == "job canceled":
-            return RunStatus.CANCELED, message
-        return RunStatus.FAILED, message
-    if s.outcome == "expired":
-        return RunStatus.FAILED, s.error
-    if s.outcome == "canceled" and s.runid is None and s.raw_status is None:
-        return RunStatus.CANCELED, s.error
-    if s.raw_status is not None:
-        return RunStatus.RUNNING, None
-    return RunStatus.PENDING, None
-
-
-def _from_record(s: SubmissionState) -> tuple[RunStatus, str | None]:
-    if s.outcome == "succeeded":
-        return RunStatus.SUCCEEDED, _rows_message(s.rows)
-    if s.outcome == "canceled":
-        return RunStatus.CANCELED, f"ERROR: {s.error}"
-    if s.outcome == "lost":
-        return RunStatus.LOST, s.error
-    return RunStatus.FAILED, f"ERROR: {s.error}" if s.error else None
-
-
-def _rows_message(rows: int | None) -> str:
-    if rows is None:
-        return "succeeded"
-    return f"{rows} row" if rows == 1 else f"{rows} rows"
+    """The engine's status for a submission, and its normalized message (``runstate.decide_submission``)."""
+    return runstate.decide_submission(facts(s))
 
 
 def to_run(s: SubmissionState) -> Run:

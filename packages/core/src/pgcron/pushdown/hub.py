@@ -27,6 +27,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from pgcron import runstate
 from pgcron._shared import SharedTarget
 from pgcron._shared_async import AsyncSharedTarget
 from pgcron.errors import PgCronError
@@ -201,7 +202,7 @@ class AsyncWaiterHub:
         settling: set[int] = set()
         for sid, state in states.items():
             status, _ = verdict(state)
-            if not status.is_terminal and state.raw_status in ("succeeded", "failed"):
+            if runstate.is_settling(status, state.raw_status):
                 settling.add(sid)
             if status.is_terminal:
                 for fut in self._waiters.get(sid, []):
@@ -390,7 +391,7 @@ class WaiterHub:
                     self._results[sid] = LookupError(f"submission {sid} is not visible any more")
                     continue
                 status, _ = verdict(state)
-                if not status.is_terminal and state.raw_status in ("succeeded", "failed"):
+                if runstate.is_settling(status, state.raw_status):
                     settling = True
                 if status.is_terminal:
                     self._results[sid] = state
@@ -484,7 +485,7 @@ def _relevant(payload: str, jobids: dict[int, int]) -> bool:
     if not isinstance(data, dict):
         return True
     status = data.get("status")
-    if isinstance(status, str) and status not in ("succeeded", "failed"):
+    if runstate.ends_nothing(status):
         return False
     jobid = data.get("jobid")
     if not isinstance(jobid, int):
