@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from pgcron._client_base import translate_error
 from pgcron._steps import Steps, pinned, step
 from pgcron.commands import analyze_command
 from pgcron.errors import PgCronError, UnsupportedCommand
+from pgcron.lanes import slot_warning
 from pgcron.sql import migrations
 
 __all__ = ["ENGINE_JOB", "ENGINE_JOB_COMMAND", "Check", "Status", "doctor_steps"]
@@ -147,6 +148,12 @@ def _run_checks() -> Steps[list[Check]]:
         checks.append(_dropped_roles(jobs, scope))
         checks.append(_databases(jobs, scope))
         checks.append(_commands(jobs, settings, scope))
+    try:
+        lanes = yield step("lane_slots")
+    except _DB_ERRORS as exc:
+        checks.append(_could_not_check("lanes", exc))
+    else:
+        checks.append(_lanes(lanes, settings, scope))
     try:
         checks.extend((yield from _history(facts, scope)))
     except _DB_ERRORS as exc:
@@ -483,6 +490,22 @@ def _execution_mode(settings: Mapping[str, str], privileged: bool) -> Check:
         Status.PASS,
         f"libpq: each run connects to {host!r}; pg_hba.conf must let it in without a password prompt "
         "(trust/peer or .pgpass), and COPY to the client hangs the scheduler",
+    )
+
+
+def _lanes(rows: Sequence[Mapping[str, Any]], settings: Mapping[str, str], scope: str) -> Check:
+    """Lane workers each hold one of cron.max_running_jobs' slots for as long as they live (ADR 0006)."""
+    workers = sum(int(r["workers"]) for r in rows)
+    limit = settings.get("cron.max_running_jobs")
+    warning = slot_warning(workers, int(limit) if limit is not None else None)
+    where = ", ".join(f"{r['role']}@{r['database']}: {r['workers']}" for r in rows) or "none"
+    if warning is None:
+        return Check("lanes", Status.PASS, f"{workers} lane worker(s) ({where}; {scope})")
+    return Check(
+        "lanes",
+        Status.WARN,
+        f"{warning} ({where}; {scope})",
+        "pgcron lane start --workers N / pgcron lane stop, or raise cron.max_running_jobs",
     )
 
 
