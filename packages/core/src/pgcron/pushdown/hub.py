@@ -62,6 +62,7 @@ class AsyncWaiterHub:
         self._poll_s = POLL_MIN_S
         self._closed = False
         self._full = True  # the next pass looks at every wait
+        self._last_full = 0.0  # monotonic time of the last pass over every wait
         self._dirty: set[int] = set()  # waits a notification or a registration named since the last pass
         self._settling: set[int] = set()  # waits whose run row ended while its backend still exits
         # Counters for the benchmark and for tests ("one query for all waiters").
@@ -165,9 +166,11 @@ class AsyncWaiterHub:
         # payload that names nothing known look at every wait. With 1,000 waits, one run ending costs one row.
         reconnect_s = 0.1
         while self._waiters and not self._closed:
-            if self._full or not self._listening:
+            now = time.monotonic()
+            if self._full or not self._listening or now - self._last_full >= SAFETY_POLL_S:
                 ids = list(self._waiters)
                 self._full = False
+                self._last_full = now
             else:
                 ids = [sid for sid in self._waiters if sid in self._dirty or sid in self._settling]
             self._dirty.clear()
@@ -190,10 +193,9 @@ class AsyncWaiterHub:
             else:
                 delay = self._poll_s
                 self._poll_s = min(self._poll_s * 1.5, POLL_MAX_S)
-            try:
+            # a timeout here is the safety poll: every SAFETY_POLL_S, settling or not (the loop's top)
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
-            except TimeoutError:
-                self._full = not self._settling  # the safety poll: look at everything
             self._wake.clear()
 
     async def _check(self, ids: list[int]) -> set[int]:
