@@ -210,7 +210,10 @@ def _existing_tools_venv() -> Path | None:
 def test_an_existing_tools_venv_is_used_without_probing_interpreters(shims: Path, tmp_path: Path) -> None:
     tools = _existing_tools_venv()
     if tools is None:
-        pytest.skip("no tools venv with hatch on this machine (scripts/demo or scripts/test creates one)")
+        why = "no tools venv with hatch on this machine (scripts/demo or scripts/test creates one)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(why + ": in CI scripts/test creates it before pytest, so this is a bootstrap bug")
+        pytest.skip(why)
     env = _env([str(shims), *_path_without_hatch()], tmp_path / "cache", PGCRON_TOOLS_VENV=str(tools))
 
     result = _source(env, timeout=60)
