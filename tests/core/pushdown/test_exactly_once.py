@@ -173,3 +173,23 @@ def test_sync_twin(sync_pushdown: Pushdown, engine_dsn: str, token: str) -> None
     assert run.status is RunStatus.SUCCEEDED
     assert sync_pushdown.attach(f"k-{token}").runid == run.runid
     assert count(engine_dsn, token) == 1
+
+
+async def test_a_run_row_without_pid_is_still_the_claimed_run(
+    pushdown: AsyncPushdown, engine_dsn: str, token: str
+) -> None:
+    """In background-worker mode the launcher records a run's pid only if it sees the worker alive; a fast
+    failure on a busy server leaves ``job_pid`` NULL. The run is still found (its runid, its message)."""
+    with pytest.raises(RunFailed) as info:
+        await pushdown.run_now("SELECT 1/0", key=f"k-{token}")
+    run = info.value.run  # type: ignore[attr-defined]
+    assert run.runid > 0
+    # What the launcher leaves when it never saw the worker: no pid and no start time.
+    with psycopg.connect(engine_dsn, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE cron.job_run_details SET job_pid = NULL, start_time = NULL WHERE runid = %s", (run.runid,)
+        )
+    again = await pushdown.submit("SELECT 1/0", key=f"k-{token}")
+    assert again.status is RunStatus.FAILED
+    assert again.runid == run.runid
+    assert again.message == "ERROR: division by zero"

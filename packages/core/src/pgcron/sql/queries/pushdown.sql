@@ -43,12 +43,22 @@ SELECT DISTINCT ON (s.id)
                 WHERE a.pid = coalesce(s.claimed_pid, d.job_pid)) AS backend_alive
   FROM s
   LEFT JOIN cron.job_run_details d
-         ON d.jobid = s.jobid AND (s.top_level OR d.job_pid = s.claimed_pid)
+         ON d.jobid = s.jobid
+        AND (s.top_level
+             OR d.job_pid = s.claimed_pid
+             -- In background-worker mode the launcher records a run's pid only if it sees the worker alive;
+             -- a statement that ends first (a fast failure on a busy server) leaves job_pid NULL for good.
+             -- A job's runs never overlap, so the claiming run is the first pid-less one that had not ended
+             -- before the claim: earlier firings ended before it, repeat firings start after it ends.
+             OR (d.job_pid IS NULL AND s.claimed_at IS NOT NULL
+                 AND (d.end_time IS NULL OR d.end_time >= s.claimed_at)))
         -- >=: the floor is cron.runid_seq's last_value, which is the *next* runid while the sequence is
         -- unused (is_called = false), so on a fresh server the first run's runid equals the floor
         AND d.runid >= s.runid_floor
         AND d.runid >= (SELECT min(runid_floor) FROM s)   -- a primary-key range scan of recent runs only
- ORDER BY s.id, d.runid DESC NULLS LAST
+ ORDER BY s.id,
+          (s.top_level OR d.job_pid IS NOT NULL) DESC NULLS LAST,   -- the run of the claiming pid first
+          CASE WHEN s.top_level OR d.job_pid IS NOT NULL THEN -d.runid ELSE d.runid END NULLS LAST
 
 -- name: pushdown_attach
 -- Find the caller's own submission by its key (keys are scoped per submitting role since migration 0004).
