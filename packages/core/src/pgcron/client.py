@@ -10,6 +10,7 @@ async/sync differences belong here; logic without I/O lives in ``pgcron._client_
 from __future__ import annotations
 import logging
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -235,10 +236,21 @@ class Client:
         self._db.fetch_all("unschedule_job", {"jobid": job.jobid})
         logger.info("unscheduled job %s (id %d)", job.name, job.jobid)
 
-    def plan(self, specs: Iterable[JobSpec], *, namespace: str, prune: bool = False) -> Plan:
-        """Diff ``specs`` with the jobs named ``<namespace>:…`` (docs/jobs-file.md); changes nothing."""
+    def plan(
+        self,
+        specs: Iterable[JobSpec],
+        *,
+        namespace: str,
+        prune: bool = False,
+        lane_workers: int | None = None,
+    ) -> Plan:
+        """Diff ``specs`` with the jobs named ``<namespace>:…`` (docs/jobs-file.md); changes nothing.
+
+        ``lane_workers`` (a jobs file's ``[lanes] workers``, ``JobsFile.lane_workers``) also plans this
+        role's lane in this database: 0 stops it, ``None`` leaves lanes alone.
+        """
         with self._db.transaction():
-            steps = _plan.plan_steps(specs, namespace=namespace, prune=prune)
+            steps = _plan.plan_steps(specs, namespace=namespace, prune=prune, lane_workers=lane_workers)
             return drive(steps, self._db.fetch_all)
 
     def apply(self, plan: Plan, *, lock_timeout: timedelta = _plan.DEFAULT_LOCK_TIMEOUT) -> ApplyResult:
@@ -246,10 +258,22 @@ class Client:
 
         Raises (and changes nothing) ``PlanStale`` when the namespace's managed jobs differ from what the
         plan saw, ``PlanLocked`` when another session holds one of them longer than ``lock_timeout``, and
-        ``PermissionDenied`` when a change needs a privilege the role lacks.
+        ``PermissionDenied`` when a change needs a privilege the role lacks. A pending ``plan.lane`` is
+        applied after the jobs have committed, with ``lane_start`` / ``lane_stop`` (which wait for the
+        workers); ``LaneNotApplied`` says when that failed (the jobs stay applied).
         """
         with self._db.transaction():
-            return drive(_plan.apply_steps(plan, lock_timeout=lock_timeout), self._db.fetch_all)
+            result = drive(_plan.apply_steps(plan, lock_timeout=lock_timeout), self._db.fetch_all)
+        if plan.lane is None or not plan.lane.pending:
+            return result
+        try:
+            if plan.lane.after:
+                lane = self.lane_start(plan.lane.after)
+            else:
+                lane = self.lane_stop()
+        except PgCronError as exc:
+            raise _plan.lane_not_applied(plan.lane, result, exc) from exc
+        return replace(result, lane=lane)
 
     def audit(
         self,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -247,10 +248,21 @@ class AsyncClient:
 
     # ------------------------------------------------------------------ jobs as code (pgcron.plan)
 
-    async def plan(self, specs: Iterable[JobSpec], *, namespace: str, prune: bool = False) -> Plan:
-        """Diff ``specs`` with the jobs named ``<namespace>:…`` (docs/jobs-file.md); changes nothing."""
+    async def plan(
+        self,
+        specs: Iterable[JobSpec],
+        *,
+        namespace: str,
+        prune: bool = False,
+        lane_workers: int | None = None,
+    ) -> Plan:
+        """Diff ``specs`` with the jobs named ``<namespace>:…`` (docs/jobs-file.md); changes nothing.
+
+        ``lane_workers`` (a jobs file's ``[lanes] workers``, ``JobsFile.lane_workers``) also plans this
+        role's lane in this database: 0 stops it, ``None`` leaves lanes alone.
+        """
         async with self._db.transaction():
-            steps = _plan.plan_steps(specs, namespace=namespace, prune=prune)
+            steps = _plan.plan_steps(specs, namespace=namespace, prune=prune, lane_workers=lane_workers)
             return await drive(steps, self._db.fetch_all)
 
     async def apply(self, plan: Plan, *, lock_timeout: timedelta = _plan.DEFAULT_LOCK_TIMEOUT) -> ApplyResult:
@@ -258,10 +270,22 @@ class AsyncClient:
 
         Raises (and changes nothing) ``PlanStale`` when the namespace's managed jobs differ from what the
         plan saw, ``PlanLocked`` when another session holds one of them longer than ``lock_timeout``, and
-        ``PermissionDenied`` when a change needs a privilege the role lacks.
+        ``PermissionDenied`` when a change needs a privilege the role lacks. A pending ``plan.lane`` is
+        applied after the jobs have committed, with ``lane_start`` / ``lane_stop`` (which wait for the
+        workers); ``LaneNotApplied`` says when that failed (the jobs stay applied).
         """
         async with self._db.transaction():
-            return await drive(_plan.apply_steps(plan, lock_timeout=lock_timeout), self._db.fetch_all)
+            result = await drive(_plan.apply_steps(plan, lock_timeout=lock_timeout), self._db.fetch_all)
+        if plan.lane is None or not plan.lane.pending:
+            return result
+        try:
+            if plan.lane.after:
+                lane = await self.lane_start(plan.lane.after)
+            else:
+                lane = await self.lane_stop()
+        except PgCronError as exc:
+            raise _plan.lane_not_applied(plan.lane, result, exc) from exc
+        return replace(result, lane=lane)
 
     # ------------------------------------------------------------------ audit, history, doctor
 

@@ -26,7 +26,7 @@ from pgcron._client_base import translate_error
 from pgcron._steps import Steps, pinned, step
 from pgcron.commands import analyze_command
 from pgcron.errors import PgCronError, UnsupportedCommand
-from pgcron.lanes import slot_warning
+from pgcron.lanes import lane_slot_warning
 from pgcron.sql import migrations
 
 __all__ = ["ENGINE_JOB", "ENGINE_JOB_COMMAND", "Check", "Status", "doctor_steps"]
@@ -496,8 +496,7 @@ def _execution_mode(settings: Mapping[str, str], privileged: bool) -> Check:
 def _lanes(rows: Sequence[Mapping[str, Any]], settings: Mapping[str, str], scope: str) -> Check:
     """Lane workers each hold one of cron.max_running_jobs' slots for as long as they live (ADR 0006)."""
     workers = sum(int(r["workers"]) for r in rows)
-    limit = settings.get("cron.max_running_jobs")
-    warning = slot_warning(workers, int(limit) if limit is not None else None)
+    warning = lane_slot_warning(rows, settings)
     where = ", ".join(f"{r['role']}@{r['database']}: {r['workers']}" for r in rows) or "none"
     if warning is None:
         return Check("lanes", Status.PASS, f"{workers} lane worker(s) ({where}; {scope})")

@@ -24,6 +24,7 @@ import yaml
 
 from pgcron import commands
 from pgcron.errors import PgCronError, ScheduleError, UnsupportedCommand
+from pgcron.lanes import MAX_WORKERS
 from pgcron.models import JobSpec
 from pgcron.schedule import Schedule
 
@@ -34,6 +35,7 @@ __all__ = [
     "InvalidDuration",
     "JobsFile",
     "JobsFileError",
+    "Lanes",
     "Problem",
     "Retention",
     "check_namespace",
@@ -70,7 +72,7 @@ MAX_TIMEOUT = timedelta(days=31)
 #: A jobs file or ``sql_file`` larger than this is refused before it is parsed.
 MAX_FILE_BYTES = 16 * 1024 * 1024
 
-_TOP_KEYS = {"namespace", "version", "defaults", "jobs", "retention"}
+_TOP_KEYS = {"namespace", "version", "defaults", "jobs", "retention", "lanes"}
 _JOB_KEYS = {
     "name",
     "schedule",
@@ -85,6 +87,7 @@ _JOB_KEYS = {
 }
 _DEFAULT_KEYS = {"database", "username", "active", "timeout", "tags"}
 _RETENTION_KEYS = {"keep", "schedule", "batch", "scope", "username", "database"}
+_LANE_KEYS = {"workers"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +141,18 @@ class Retention:
 
 
 @dataclass(frozen=True, slots=True)
+class Lanes:
+    """The warm lane a jobs file's ``[lanes]`` table declares (docs/adr/0008-lanes-in-the-jobs-file.md).
+
+    A lane belongs to the role that runs ``pgcron apply``, in the database it connects to: ``workers`` is how
+    many lane workers that role keeps (0: none, the lane is stopped). A file without ``[lanes]`` leaves
+    lanes alone.
+    """
+
+    workers: int
+
+
+@dataclass(frozen=True, slots=True)
 class JobsFile:
     """A validated jobs file. ``jobs`` carry local names; ``qualified_name`` adds the namespace."""
 
@@ -146,6 +161,12 @@ class JobsFile:
     jobs: tuple[JobSpec, ...]
     retention: Retention | None = None
     sources: Mapping[str, str] = field(default_factory=dict)  # local job name -> "jobs[i]" for messages
+    lanes: Lanes | None = None
+
+    @property
+    def lane_workers(self) -> int | None:
+        """``[lanes] workers`` for ``Client.plan``; ``None`` (no ``[lanes]``): lanes left alone."""
+        return None if self.lanes is None else self.lanes.workers
 
 
 def qualified_name(namespace: str, name: str) -> str:
@@ -390,9 +411,10 @@ class _Validator:
         defaults = self.defaults(doc.get("defaults", {}))
         jobs, sources = self.jobs(doc.get("jobs"), defaults)
         retention = self.retention(doc.get("retention"))
+        lanes = self.lanes(doc.get("lanes"))
         if self.problems:
             raise JobsFileError(self.problems)
-        return JobsFile(self.path, namespace, tuple(jobs), retention, sources)
+        return JobsFile(self.path, namespace, tuple(jobs), retention, sources, lanes)
 
     def namespace(self, value: Any) -> str:
         if value is None:
@@ -608,17 +630,24 @@ class _Validator:
                 tags.append(tag)
         return tuple(tags)
 
-    def retention(self, value: Any) -> Retention | None:
+    def table(
+        self, value: Any, name: str, allowed: set[str], example: str, hint: str = ""
+    ) -> dict[Any, Any] | None:
+        """A top-level table such as ``[retention]``: ``value`` when it is one (its unknown keys reported),
+        else None (a problem unless it is absent)."""
         if value is None:
             return None
         if not isinstance(value, dict):
-            self.problem(None, "retention", 'must be a table/mapping such as [retention] keep = "7d"')
+            self.problem(None, name, f"must be a table/mapping such as [{name}] {example}")
             return None
+        for key in _unknown(value, allowed):
+            self.problem(None, f"{name}.{key}", f"unknown key; allowed: {', '.join(sorted(allowed))}{hint}")
+        return value
+
+    def retention(self, value: Any) -> Retention | None:
         before = len(self.problems)
-        for key in _unknown(value, _RETENTION_KEYS):
-            self.problem(
-                None, f"retention.{key}", f"unknown key; allowed: {', '.join(sorted(_RETENTION_KEYS))}"
-            )
+        if self.table(value, "retention", _RETENTION_KEYS, 'keep = "7d"') is None:
+            return None
         keep = timedelta(0)
         try:
             keep = parse_retention_keep(value.get("keep"))
@@ -642,6 +671,33 @@ class _Validator:
         if len(self.problems) > before:
             return None
         return Retention(keep, str(schedule).strip(), int(batch), str(scope), username, database)
+
+    def lanes(self, value: Any) -> Lanes | None:
+        hint = (
+            " (a lane belongs to the role that runs `pgcron apply`, in the database it connects to: to give "
+            "another role a lane, apply as that role)"
+        )
+        table = self.table(value, "lanes", _LANE_KEYS, "workers = 2", hint)
+        if table is None:
+            return None
+        workers = table.get("workers")
+        if workers is None:
+            self.problem(
+                None,
+                "lanes.workers",
+                "missing: give the number of lane workers, e.g. [lanes] workers = 2 (0 stops the lane; "
+                "leave out [lanes] to leave lanes alone)",
+            )
+            return None
+        if isinstance(workers, bool) or not isinstance(workers, int) or not 0 <= workers <= MAX_WORKERS:
+            self.problem(
+                None,
+                "lanes.workers",
+                f"must be an integer from 0 to {MAX_WORKERS}, got {workers!r} (0 stops the lane; each worker "
+                "holds one of cron.max_running_jobs' slots for as long as it runs, so start few)",
+            )
+            return None
+        return Lanes(workers)
 
 
 def check_schedule(text: str) -> str | None:

@@ -8,13 +8,22 @@ for as long as it runs. The engine side is migration ``0006_lanes.sql``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
 from pgcron.errors import PgCronError
 
-__all__ = ["MAX_WORKERS", "LaneStatus", "LaneWorker", "check_workers", "slot_warning", "status_from_rows"]
+__all__ = [
+    "MAX_WORKERS",
+    "LaneStatus",
+    "LaneWorker",
+    "check_workers",
+    "lane_slot_warning",
+    "slot_warning",
+    "status_from_rows",
+]
 
 MAX_WORKERS = 32  # the engine's bound (pgcron._lane_configure)
 FRESH_S = 3.0  # a worker that reported within this long (and whose backend is alive) takes submissions
@@ -142,3 +151,22 @@ def slot_warning(lane_workers: int, max_running_jobs: int | None, *, engine_jobs
         "shrink a lane (`pgcron lane start --workers N` / `pgcron lane stop`) or raise "
         "cron.max_running_jobs (restart)."
     )
+
+
+def lane_slot_warning(
+    rows: Sequence[Mapping[str, Any]],
+    settings: Mapping[str, str],
+    *,
+    resized: tuple[str, str, int] | None = None,
+) -> str | None:
+    """``slot_warning`` for the lane workers of the ``lane_slots`` rows and the ``cron.*`` settings read.
+
+    ``resized = (role, database, workers)`` counts that lane as ``workers`` whatever it has now: what a plan
+    that resizes it would leave (doctor counts the lanes as they are).
+    """
+    kept = [r for r in rows if resized is None or (r["role"], r["database"]) != resized[:2]]
+    workers = sum(int(r["workers"]) for r in kept)
+    if resized is not None:
+        workers += resized[2]
+    limit = settings.get("cron.max_running_jobs")
+    return slot_warning(workers, int(limit) if limit is not None else None)

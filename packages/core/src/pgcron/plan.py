@@ -19,6 +19,11 @@ outside the file since the last apply) from an ordinary pending change. Since mi
 written only through ``pgcron.record_applied_jobs`` / ``pgcron.forget_applied_jobs``, which accept only the
 caller's own jobs; an engine schema older than that (its records writable by every role) makes plan and apply
 raise ``SchemaOutOfDate`` rather than trust it.
+
+A jobs file's ``[lanes]`` (``plan_steps(lane_workers=…)``) adds the applying role's warm lane to the plan
+(``Plan.lane``, a ``LaneChange``; docs/adr/0008-lanes-in-the-jobs-file.md). A lane belongs to the role that
+connects, in the database it connects to, so the plan compares the file with that lane only. Apply changes
+it after the jobs' transaction has committed, through ``Client.lane_start`` / ``Client.lane_stop``.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from pgcron.jobsfile import (
     Retention,
     qualified_name,
 )
+from pgcron.lanes import LaneStatus, check_workers, lane_slot_warning, status_from_rows
 from pgcron.models import JobSpec
 
 __all__ = [
@@ -53,6 +59,8 @@ __all__ = [
     "ApplyResult",
     "Change",
     "FieldChange",
+    "LaneChange",
+    "LaneNotApplied",
     "LiveJob",
     "Plan",
     "PlanConflict",
@@ -60,6 +68,7 @@ __all__ = [
     "PlanStale",
     "Step",
     "Steps",
+    "compute_lane",
     "compute_plan",
     "desired_specs",
     "drive",
@@ -99,6 +108,11 @@ class PlanStale(PgCronError):
 class PlanLocked(PgCronError):
     """Another session holds a lock on a job this apply changes; nothing was applied. Retry when that session
     has finished (its transaction committed or rolled back)."""
+
+
+class LaneNotApplied(PgCronError):
+    """The jobs were applied, but the lane the jobs file declares was not started or stopped. Check
+    `pgcron lane status` and `pgcron doctor`, then run `pgcron apply` again (it only changes the lane)."""
 
 
 class Action(enum.Enum):
@@ -181,12 +195,63 @@ class Change:
 
 
 @dataclass(frozen=True, slots=True)
+class LaneChange:
+    """The plan for the applying role's lane in this database (a jobs file's ``[lanes]``).
+
+    ``before`` is how many workers the role asked for last (``pgcron.lane_config``; 0: no lane), ``after`` the
+    file's ``workers``. ``missing`` are workers 1..``after`` without an active job (removed or paused outside
+    the file: apply starts them again); ``leftover`` counts the jobs of a stopped lane whose workers are still
+    finishing (apply waits for them and removes the jobs). ``warning`` says when the lane would leave fewer
+    than two of ``cron.max_running_jobs``' slots for everything else (``pgcron.lanes.slot_warning``).
+    """
+
+    role: str
+    database: str
+    before: int
+    after: int
+    live: int = 0
+    missing: tuple[int, ...] = ()
+    leftover: int = 0
+    warning: str | None = None
+
+    @property
+    def pending(self) -> bool:
+        if self.after == 0:
+            return self.before != 0 or self.leftover > 0
+        return self.before != self.after or bool(self.missing)
+
+    @property
+    def action(self) -> str:
+        """``start``, ``resize``, ``stop`` or ``unchanged``: what apply does to the lane."""
+        if not self.pending:
+            return "unchanged"
+        if self.after == 0:
+            return "stop"
+        return "resize" if 0 < self.before != self.after else "start"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "role": self.role,
+            "database": self.database,
+            "pending": self.pending,
+            "before": self.before,
+            "after": self.after,
+            "live": self.live,
+            "missing": list(self.missing),
+            "leftover": self.leftover,
+            "warning": self.warning,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """What ``apply`` would do to one namespace. ``pending`` is False when the server already matches.
 
     ``roles`` are the roles whose jobs the plan manages (the connection's role and every declared
     ``username``); ``foreign`` are the namespace's jobs of other roles, which apply never touches, and
-    ``notes`` says so in words.
+    ``notes`` says so in words. ``lane`` is the applying role's lane when the file declares ``[lanes]``
+    (``None``: lanes are left alone).
     """
 
     namespace: str
@@ -199,12 +264,15 @@ class Plan:
     foreign: tuple[LiveJob, ...] = ()
     notes: tuple[str, ...] = ()
     fingerprint: tuple[Snapshot, ...] = field(default=(), repr=False)
+    lane: LaneChange | None = None
 
     def by_action(self, action: Action) -> list[Change]:
         return [c for c in self.changes if c.action is action]
 
     @property
     def pending(self) -> bool:
+        if self.lane is not None and self.lane.pending:
+            return True
         return any(c.action in (Action.CREATE, Action.UPDATE, Action.DELETE) for c in self.changes)
 
     @property
@@ -224,12 +292,14 @@ class Plan:
             "changes": [c.to_dict() for c in self.changes],
             "notes": list(self.notes),
             "not_managed": [{"name": j.name, "jobid": j.jobid, "username": j.username} for j in self.foreign],
+            "lane": self.lane.to_dict() if self.lane is not None else None,
         }
 
 
 @dataclass(frozen=True, slots=True)
 class ApplyResult:
-    """What an apply did; ``jobids`` maps each declared job name to its jobid."""
+    """What an apply did; ``jobids`` maps each declared job name to its jobid. ``lane``: the applying role's
+    lane after apply started, resized or stopped it (``None``: apply left it alone)."""
 
     created: tuple[str, ...]
     updated: tuple[str, ...]
@@ -238,6 +308,7 @@ class ApplyResult:
     jobids: Mapping[str, int]
     round_trips: int
     record_written: bool
+    lane: LaneStatus | None = None
 
 
 def _jsonable(value: Any) -> Any:
@@ -411,6 +482,28 @@ def compute_plan(
     )
 
 
+def compute_lane(status: LaneStatus, workers: int, *, warning: str | None = None) -> LaneChange:
+    """Diff the file's ``[lanes] workers`` with the role's lane as ``lane_status`` reads it. Pure: no I/O."""
+    _check_lane_workers(workers)
+    scheduled = {w.worker for w in status.workers if w.scheduled}
+    return LaneChange(
+        role=status.role,
+        database=status.database,
+        before=status.wanted,
+        after=workers,
+        live=status.live,
+        missing=tuple(n for n in range(1, workers + 1) if n not in scheduled),
+        leftover=sum(1 for w in status.workers if w.jobid is not None) if workers == 0 else 0,
+        warning=warning,
+    )
+
+
+def _check_lane_workers(workers: object) -> None:
+    """0 (no lane) or what ``lane_start`` accepts (1 to ``MAX_WORKERS``)."""
+    if not (type(workers) is int and workers == 0):
+        check_workers(workers)
+
+
 def _check_timeout(spec: JobSpec) -> None:
     if spec.timeout is not None and not timedelta(0) < spec.timeout <= MAX_TIMEOUT:
         raise PgCronError(
@@ -495,10 +588,18 @@ def _read_live(namespace: str, has_record: bool) -> Steps[list[LiveJob]]:
     ]
 
 
-def plan_steps(specs: Iterable[JobSpec], *, namespace: str, prune: bool = False) -> Steps[Plan]:
-    """The queries of a plan (3-5, run them in one transaction) and the diff of their rows with ``specs``."""
+def plan_steps(
+    specs: Iterable[JobSpec], *, namespace: str, prune: bool = False, lane_workers: int | None = None
+) -> Steps[Plan]:
+    """The queries of a plan (3-8, run them in one transaction) and the diff of their rows with ``specs``.
+
+    ``lane_workers`` (a jobs file's ``[lanes] workers``) adds the connected role's lane to the plan; ``None``
+    leaves lanes alone.
+    """
     _check_namespace(namespace)
     specs = list(specs)
+    if lane_workers is not None:
+        _check_lane_workers(lane_workers)
     session = yield from _session(DEFAULT_LOCK_TIMEOUT)
     ctx = yield from _context()
     if any(s.name == RETENTION_JOB for s in specs) and not ctx["has_purge_procedure"]:
@@ -508,8 +609,9 @@ def plan_steps(specs: Iterable[JobSpec], *, namespace: str, prune: bool = False)
         )
     has_record = _uses_record(ctx)
     live = yield from _read_live(namespace, has_record)
+    lane = None if lane_workers is None else (yield from _read_lane(ctx, lane_workers))
     yield from _restore(session)
-    return compute_plan(
+    plan = compute_plan(
         namespace,
         specs,
         live,
@@ -518,6 +620,27 @@ def plan_steps(specs: Iterable[JobSpec], *, namespace: str, prune: bool = False)
         prune=prune,
         has_record=has_record,
     )
+    return plan if lane is None else replace(plan, lane=lane)
+
+
+def _read_lane(ctx: Mapping[str, Any], workers: int) -> Steps[LaneChange]:
+    """The connected role's lane (``lane_status``) against ``workers``; a lane that grows is checked against
+    ``cron.max_running_jobs`` the way doctor checks lanes (``lane_slot_warning``)."""
+    role, database = ctx["current_user"], ctx["current_database"]
+    if not ctx["has_lanes"]:
+        if workers:
+            raise SchemaOutOfDate(
+                "the jobs file declares [lanes] workers, and lanes need the engine schema (migration 0006): "
+                "run `pgcron schema install`, or leave out [lanes]"
+            )
+        return compute_lane(LaneStatus(role, database, 0, ()), 0)
+    status = status_from_rows((yield step("lane_status")), role=role, database=database)
+    warning = None
+    if workers > status.wanted:
+        slots = yield step("lane_slots")
+        settings = {r["name"]: r["setting"] for r in (yield step("cron_settings"))}
+        warning = lane_slot_warning(slots, settings, resized=(role, database, workers))
+    return compute_lane(status, workers, warning=warning)
 
 
 def apply_steps(plan: Plan, *, lock_timeout: timedelta = DEFAULT_LOCK_TIMEOUT) -> Steps[ApplyResult]:
@@ -607,6 +730,20 @@ def _apply_steps(plan: Plan, lock_timeout: timedelta) -> Steps[ApplyResult]:
         jobids=jobids,
         round_trips=trips,
         record_written=has_record,
+    )
+
+
+def lane_not_applied(lane: LaneChange, result: ApplyResult, error: PgCronError) -> LaneNotApplied:
+    """The error for an apply whose jobs committed and whose lane change then failed with ``error``."""
+    return LaneNotApplied(
+        f"the jobs were applied ({len(result.created)} created, {len(result.updated)} updated, "
+        f"{len(result.deleted)} deleted), but the lane of role {lane.role} in {lane.database} did not "
+        f"{'stop' if lane.action == 'stop' else f'reach {lane.after} worker(s)'}: {error.message} "
+        "Run `pgcron apply` again once that is fixed (it only changes the lane).",
+        result=result,
+        role=lane.role,
+        database=lane.database,
+        workers=lane.after,
     )
 
 

@@ -23,7 +23,7 @@ from pgcron.cli._common import make_console, one_line, safe, wide_option
 from pgcron.client import Client
 from pgcron.errors import ConnectionFailed, PgCronError
 from pgcron.jobsfile import load_jobs_file
-from pgcron.plan import Action, Change, Plan, desired_specs
+from pgcron.plan import Action, Change, LaneChange, Plan, desired_specs
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -126,6 +126,31 @@ def _print_change(out: Console, change: Change, wide: bool = False) -> None:
         )
 
 
+def _print_lane(out: Console, lane: LaneChange, wide: bool) -> None:
+    """The lane block, like a job's: headed by the role and database whose lane it is (the applier's)."""
+    mark, colour = {"start": ("+", "green"), "resize": ("~", "yellow"), "stop": ("-", "red")}[lane.action]
+    _line(out, f"[{colour}]{mark} {'lane':<9}[/] [bold]{safe(lane.role)}[/] in {safe(lane.database)}", wide)
+    if lane.before != lane.after:
+        stops = " (stops the lane)" if lane.after == 0 else ""
+        out.print(f"    workers: {lane.before} [dim]→[/] {lane.after}{stops}")
+    elif lane.after:
+        missing = ", ".join(str(n) for n in lane.missing)
+        which = f"workers {missing} have" if len(lane.missing) > 1 else f"worker {missing} has"
+        out.print(f"    workers: {lane.after} ({which} no active job: apply starts them again)")
+    else:
+        out.print(f"    workers: 0 ({lane.leftover} lane job(s) still finishing: apply removes them)")
+    if lane.warning is not None:
+        out.print(f"    [bold yellow]warning[/]: {safe(lane.warning)}")  # wrapped, never cut short
+
+
+def _lane_summary(lane: LaneChange | None) -> str:
+    if lane is None:
+        return ""
+    if lane.pending:
+        return f", lane {lane.before} → {lane.after} worker(s)"
+    return f", lane unchanged ({lane.after} worker(s))"
+
+
 def print_plan(out: Console, plan: Plan, *, wide: bool = False) -> None:
     """The human-readable plan: one block per job that is not unchanged, then a summary line.
 
@@ -141,13 +166,15 @@ def print_plan(out: Console, plan: Plan, *, wide: bool = False) -> None:
     for change in plan.by_action(Action.UNCHANGED):
         if change.drift:
             _print_change_drift_only(out, change)
+    if plan.lane is not None and plan.lane.pending:
+        _print_lane(out, plan.lane, wide)
     s = plan.summary()
     drift = f", {len(plan.drifted)} drifted" if plan.drifted else ""
     orphans = f", {s['orphan']} not in the file (kept)" if s["orphan"] else ""
     verdict = "changes pending" if plan.pending else "no changes"
     out.print(
         f"Plan: {s['create']} to create, {s['update']} to update, {s['delete']} to delete, "
-        f"{s['unchanged']} unchanged{orphans}{drift} — {verdict}."
+        f"{s['unchanged']} unchanged{orphans}{drift}{_lane_summary(plan.lane)} — {verdict}."
     )
     for note in plan.notes:
         # Jobs of the namespace that this plan leaves alone (another role's, or the old role of a job whose
@@ -188,7 +215,12 @@ def plan_cmd(file: str, prune: bool, dsn: str, as_json: bool, wide: bool) -> Non
     def go() -> int:
         jobs_file = load_jobs_file(file)
         with open_client(dsn) as client:
-            plan = client.plan(desired_specs(jobs_file), namespace=jobs_file.namespace, prune=prune)
+            plan = client.plan(
+                desired_specs(jobs_file),
+                namespace=jobs_file.namespace,
+                prune=prune,
+                lane_workers=jobs_file.lane_workers,
+            )
         if as_json:
             click.echo(json.dumps(plan.to_dict(), indent=2, default=str))
         else:
@@ -212,7 +244,12 @@ def apply_cmd(file: str, prune: bool, yes: bool, dsn: str, as_json: bool, wide: 
         jobs_file = load_jobs_file(file)
         out = make_console(stderr=as_json, wide=wide)
         with open_client(dsn) as client:
-            plan = client.plan(desired_specs(jobs_file), namespace=jobs_file.namespace, prune=prune)
+            plan = client.plan(
+                desired_specs(jobs_file),
+                namespace=jobs_file.namespace,
+                prune=prune,
+                lane_workers=jobs_file.lane_workers,
+            )
             if not as_json:
                 print_plan(out, plan, wide=wide)
             if not plan.pending:
@@ -237,14 +274,20 @@ def apply_cmd(file: str, prune: bool, yes: bool, dsn: str, as_json: bool, wide: 
                         "unchanged": result.unchanged,
                         "jobids": dict(result.jobids),
                         "round_trips": result.round_trips,
+                        "lane": result.lane.to_dict() if result.lane is not None else None,
                     },
                     default=str,
                 )
             )
         else:
+            lane, lane_text = result.lane, ""
+            if lane is not None and lane.wanted:
+                lane_text = f"; lane of {safe(lane.role)}: {lane.live} of {lane.wanted} worker(s) live"
+            elif lane is not None:
+                lane_text = f"; lane of {safe(lane.role)} stopped"
             out.print(
                 f"[green]applied[/]: {len(result.created)} created, {len(result.updated)} updated, "
-                f"{len(result.deleted)} deleted, {result.unchanged} unchanged"
+                f"{len(result.deleted)} deleted, {result.unchanged} unchanged{lane_text}"
             )
         return EXIT_OK
 

@@ -46,7 +46,11 @@ SELECT pg_catalog.current_database()::text AS current_database,
            AND pg_catalog.to_regprocedure('pgcron.forget_applied_jobs(text,bigint[])'::text) IS NOT NULL
            AS has_record_functions,
        pg_catalog.to_regprocedure('pgcron.purge_history(interval,integer,text)'::text) IS NOT NULL
-           AS has_purge_procedure;
+           AS has_purge_procedure,
+       -- a jobs file's [lanes] (migration 0006): the caller's lane is read with lane_status
+       pg_catalog.to_regprocedure('pgcron.lane_start(integer)'::text) IS NOT NULL
+           AND pg_catalog.to_regclass('pgcron.lane_config'::text) IS NOT NULL
+           AS has_lanes;
 
 -- name: jobs_owned
 -- Every visible job of the namespace (a superuser sees all roles' jobs, another role its own): pgcron.plan
