@@ -35,9 +35,10 @@ import pgcron
 import psycopg
 from _runner import best_of, report
 from dagster_pgcron import DagsterPgCronTranslator, PgCronResource, SensorSettings, build_pgcron_run_sensor
-from dagster_pgcron.cursor import RunCursor
+from dagster_pgcron.cursor import SensorCursor
 from dagster_pgcron.sensor import ClientRunSource, collect_events
 from pgcron import dev, runfeed
+from pgcron.runfeed import RunCursor
 
 INSTANCE = "bench-dagster"
 WATCHED = "bench:watched"
@@ -97,7 +98,7 @@ def main() -> int:
                 cursor_text = RunCursor(watermark=mark).serialize()
 
                 def tick(cursor_text: str = cursor_text) -> None:
-                    collect_events(ClientRunSource(client), RunCursor.parse(cursor_text), keys, steady)
+                    collect_events(ClientRunSource(client), SensorCursor.parse(cursor_text), keys, steady)
 
                 def tick_dagster(cursor_text: str = cursor_text) -> None:
                     ctx = dg.build_sensor_context(instance=instance, cursor=cursor_text, resources=resources)
@@ -115,7 +116,7 @@ def main() -> int:
                     client.audit(timedelta(hours=24), job=WATCHED)
 
                 reported = collect_events(
-                    ClientRunSource(client), RunCursor.parse(cursor_text), keys, steady
+                    ClientRunSource(client), SensorCursor.parse(cursor_text), keys, steady
                 ).reported
                 row = {
                     "history_runs": n,

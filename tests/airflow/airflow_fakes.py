@@ -11,10 +11,13 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
-from pgcron import Run, RunHandle, RunStatus, RunTimeout
+from pgcron import Attempt, Run, RunHandle, RunStatus, RunTimeout
 from pgcron.pushdown import KeyConflict, SubmissionNotFound
+from pgcron.pushdown.attempts import attempt_key, next_attempt
+from pgcron.runfeed import FeedPage
 
 T0 = datetime(2026, 1, 1, 3, 0, tzinfo=UTC)
 
@@ -55,6 +58,22 @@ class FakeClient:
         if key not in self.handles:
             raise SubmissionNotFound(f"no submission {key}")
         return self.handles[key]
+
+    def latest_attempt(self, key: str) -> Attempt | None:
+        number = 0
+        while attempt_key(key, number + 1) in self.handles:
+            number += 1
+        return Attempt(self.handles[attempt_key(key, number)], number, True) if number else None
+
+    def submit_attempt(self, sql: str, *, key: str, rerun_failed: bool = True, **kwargs: Any) -> Attempt:
+        """The core's decision (``pgcron.pushdown.attempts.next_attempt``) over the fake's submissions."""
+        latest = self.latest_attempt(key)
+        status = latest.handle.status if latest is not None else None
+        number = next_attempt(key, latest.number if latest else 0, status, rerun_failed=rerun_failed)
+        if number is None:
+            assert latest is not None
+            return latest
+        return Attempt(self.submit(sql, key=attempt_key(key, number), **kwargs), number, False)
 
     def finish(self, key: str) -> Run:
         handle = self.handles[key]
@@ -117,6 +136,13 @@ class FakeAsyncClient:
 
     async def runs(self, **kwargs: Any) -> list[Run]:
         return self.sync.runs(**kwargs)
+
+    async def job(self, name_or_id: str | int) -> Any:
+        return SimpleNamespace(jobid=7)  # the jobid of job_run()
+
+    async def runs_after(self, after_runid: int, *, jobids: Any = None, limit: int = 500) -> FeedPage:
+        found = sorted((r for r in self.sync.job_runs if r.runid > after_runid), key=lambda r: r.runid)
+        return FeedPage(runs=tuple(found[:limit]), observed_at=datetime.now(UTC), full=len(found) >= limit)
 
 
 def install(monkeypatch: Any, client: FakeClient) -> None:

@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferred
-from airflow_fakes import T0, FakeClient, install, job_run
+from airflow_fakes import T0, FakeAsyncClient, FakeClient, install, job_run
 from pgcron import RunStatus
-from pgcron_airflow._runs import attempt_key, base_key, sensor_verdict
+from pgcron.pushdown import attempts
+from pgcron.pushdown.attempts import MAX_BASE_KEY_LENGTH, attempt_key
+from pgcron_airflow._runs import base_key, sensor_verdict
 from pgcron_airflow.get_provider_info import get_provider_info
 from pgcron_airflow.hooks.pgcron import build_conninfo
 from pgcron_airflow.operators.pgcron import PgCronOperator
@@ -132,7 +134,9 @@ def test_key_is_per_task_instance_not_per_try() -> None:
         == 5
     )
     long = base_key("d" * 200, "t", "r", 1)
-    assert len(long) < 200 and long != base_key("d" * 200, "t", "r", 2)
+    assert len(long) <= MAX_BASE_KEY_LENGTH and long != base_key("d" * 200, "t", "r", 2)
+    # a key at the limit still leaves room for the core's attempt suffix
+    assert len(attempt_key(long, attempts.MAX_ATTEMPTS)) <= attempts.MAX_KEY_LENGTH
     assert attempt_key(key, 1) == key and attempt_key(key, 2) != key
 
 
@@ -190,6 +194,20 @@ def test_failed_run_is_not_rerun_when_rerun_failed_is_off(client: FakeClient) ->
         with pytest.raises(AirflowException, match="boom"):
             op.execute(context(try_number=try_number))
     assert len(client.submitted) == 1
+
+
+def test_retry_past_the_attempt_bound_fails_without_retry(
+    client: FakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(attempts, "MAX_ATTEMPTS", 2)
+    client.outcomes["SELECT flaky()"] = (RunStatus.FAILED, "ERROR: boom")
+    op = PgCronOperator(task_id="t", sql="SELECT flaky()", deferrable=False)
+    for try_number in (1, 2):
+        with pytest.raises(AirflowException, match="boom"):
+            op.execute(context(try_number=try_number))
+    with pytest.raises(AirflowFailException, match="at most 2"):
+        op.execute(context(try_number=3))
+    assert len(client.submitted) == 2
 
 
 def test_lost_run_fails_without_retry(client: FakeClient) -> None:
@@ -374,36 +392,55 @@ def test_deferrable_sensor_defers_with_a_serializable_trigger(client: FakeClient
 # -- asset watcher trigger ----
 
 
-def test_event_trigger_fires_once_per_new_succeeded_run_in_runid_order(client: FakeClient) -> None:
+def test_event_trigger_reports_runs_that_end_out_of_runid_order_once_each(client: FakeClient) -> None:
     client.job_runs = [
-        job_run(10, RunStatus.SUCCEEDED, T0)
-    ]  # history before the trigger starts: not replayed
+        job_run(11, RunStatus.FAILED, T0),
+        job_run(12, RunStatus.SUCCEEDED, T0),
+        job_run(13, RunStatus.RUNNING, T0),  # a long run: 14 ends before it
+        job_run(14, RunStatus.SUCCEEDED, T0),
+    ]
 
     async def scenario() -> list[int]:
-        trigger = PgCronJobSucceededTrigger(postgres_conn_id="pg", job="j", poll_interval=0.01, max_events=2)
-        seen: list[int] = []
+        trigger = PgCronJobSucceededTrigger(
+            postgres_conn_id="pg", job="j", poll_interval=0.01, after_runid=10, max_events=3
+        )
         gen = trigger.run()
-        task = asyncio.ensure_future(gen.__anext__())
-        await asyncio.sleep(0.05)
-        client.job_runs += [
-            job_run(11, RunStatus.FAILED, T0),
-            job_run(12, RunStatus.SUCCEEDED, T0),
-            job_run(13, RunStatus.RUNNING, T0),
-            job_run(14, RunStatus.SUCCEEDED, T0),
-        ]
-        seen.append((await task).payload["run"]["runid"])
-        await asyncio.sleep(0.05)
-        assert client.job_runs[3].runid == 13
-        client.job_runs[3] = job_run(13, RunStatus.SUCCEEDED, T0)
-        seen.append((await gen.__anext__()).payload["run"]["runid"])
+        seen = [(await gen.__anext__()).payload["run"]["runid"] for _ in range(2)]
+        client.job_runs[2] = job_run(13, RunStatus.SUCCEEDED, T0)
+        seen.append((await asyncio.wait_for(gen.__anext__(), 10)).payload["run"]["runid"])
         return seen
 
-    assert asyncio.run(scenario()) == [12, 13]
+    assert asyncio.run(scenario()) == [12, 14, 13]
+
+
+def test_event_trigger_starts_after_the_newest_finished_run(
+    client: FakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # history before the trigger starts is not replayed; the run still going then is reported when it ends
+    client.job_runs = [job_run(10, RunStatus.SUCCEEDED, T0), job_run(11, RunStatus.RUNNING, T0)]
+    read = asyncio.Event()
+    feed = FakeAsyncClient.runs_after
+
+    async def reading(self: FakeAsyncClient, *args: Any, **kwargs: Any) -> Any:
+        read.set()
+        return await feed(self, *args, **kwargs)
+
+    monkeypatch.setattr(FakeAsyncClient, "runs_after", reading)
+
+    async def scenario() -> int:
+        trigger = PgCronJobSucceededTrigger(postgres_conn_id="pg", job="j", poll_interval=0.01, max_events=1)
+        gen = trigger.run()
+        first = asyncio.ensure_future(gen.__anext__())
+        await asyncio.wait_for(read.wait(), 10)  # the trigger has chosen where it starts
+        client.job_runs[1] = job_run(11, RunStatus.SUCCEEDED, T0)
+        return int((await asyncio.wait_for(first, 10)).payload["run"]["runid"])
+
+    assert asyncio.run(scenario()) == 11
 
 
 class FakeAssetStore:
-    def __init__(self, saved: Any = None) -> None:
-        self.values: dict[str, Any] = {} if saved is None else {"pgcron_last_runid": saved}
+    def __init__(self, values: dict[str, Any] | None = None) -> None:
+        self.values: dict[str, Any] = dict(values or {})
 
     async def aget(self, key: str, default: Any = None) -> Any:
         return self.values.get(key, default)
@@ -412,17 +449,29 @@ class FakeAssetStore:
         self.values[key] = value
 
 
-def test_event_trigger_resumes_from_the_asset_state_store(client: FakeClient) -> None:
-    client.job_runs = [job_run(r, RunStatus.SUCCEEDED, T0) for r in (20, 21, 22)]
-    trigger = PgCronJobSucceededTrigger(postgres_conn_id="pg", job="j", poll_interval=0.01, max_events=2)
-    store = FakeAssetStore(saved=20)
-    trigger.asset_state_store = store  # type: ignore[assignment]
-
+def _collect(trigger: PgCronJobSucceededTrigger) -> list[int]:
     async def collect() -> list[int]:
         return [event.payload["run"]["runid"] async for event in trigger.run()]
 
-    assert asyncio.run(collect()) == [21, 22]  # the runs after the saved cursor, not after the newest
-    assert store.values["pgcron_last_runid"] == 22  # saved once each event was handed over
+    return asyncio.run(collect())
+
+
+def test_event_trigger_resumes_from_the_asset_state_store(client: FakeClient) -> None:
+    client.job_runs = [job_run(r, RunStatus.SUCCEEDED, T0) for r in (20, 21, 22, 23)]
+    trigger = PgCronJobSucceededTrigger(postgres_conn_id="pg", job="j", poll_interval=0.01, max_events=2)
+    store = FakeAssetStore({"pgcron_run_cursor": "20;22"})  # 22 was reported before 21 ended
+    trigger.asset_state_store = store  # type: ignore[assignment]
+    assert _collect(trigger) == [21, 23]  # the runs the saved cursor has not settled, not after the newest
+    assert store.values["pgcron_run_cursor"] == "23"  # saved once the events were handed over
+
+
+def test_event_trigger_reads_the_last_runid_saved_before_the_core_cursor(client: FakeClient) -> None:
+    client.job_runs = [job_run(r, RunStatus.SUCCEEDED, T0) for r in (20, 21, 22)]
+    trigger = PgCronJobSucceededTrigger(postgres_conn_id="pg", job="j", poll_interval=0.01, max_events=2)
+    store = FakeAssetStore({"pgcron_last_runid": 20})
+    trigger.asset_state_store = store  # type: ignore[assignment]
+    assert _collect(trigger) == [21, 22]
+    assert store.values["pgcron_run_cursor"] == "22"
 
 
 def test_event_trigger_is_a_base_event_trigger_and_round_trips() -> None:

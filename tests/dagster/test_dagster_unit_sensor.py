@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import dagster as dg
 import pgcron
-import pytest
 from dagster_fakes import T0, FakeSource, job, run
-from dagster_pgcron.cursor import RunCursor, compress, expand
+from dagster_pgcron.cursor import SensorCursor
 from dagster_pgcron.sensor import SensorSettings, collect_events
 from pgcron.audit import Finding, FindingKind
+from pgcron.runfeed import RunCursor
 
 S = pgcron.RunStatus
 WATCHED = {"ns:ok": dg.AssetKey(["pg_cron", "ns", "ok"]), "ns:bad": dg.AssetKey(["pg_cron", "ns", "bad"])}
@@ -52,18 +52,18 @@ def test_out_of_order_finish_reports_each_run_exactly_once() -> None:
     src.runs = [run(10, 1, S.RUNNING), run(11, 2, S.FAILED), run(12, 1, S.SUCCEEDED)]
     t1 = collect_events(src, None, WATCHED, NO_AUDIT)
     assert reported(t1.events) == [("AssetObservation", 11), ("AssetMaterialization", 12)]
-    cur = RunCursor.parse(t1.cursor.serialize())
-    assert cur is not None and cur.watermark < 10 and cur.done == {11, 12}
+    cur = SensorCursor.parse(t1.cursor.serialize())
+    assert cur is not None and cur.runs.watermark < 10 and cur.runs.settled_ranges == ((11, 12),)
     # nothing new: a second tick reports nothing
     t2 = collect_events(src, cur, WATCHED, NO_AUDIT)
     assert reported(t2.events) == [] and t2.skip_reason
     # the long run ends, a new one arrives
     src.finish(10, S.SUCCEEDED)
     src.runs.append(run(13, 2, S.SUCCEEDED))
-    t3 = collect_events(src, RunCursor.parse(t2.cursor.serialize()), WATCHED, NO_AUDIT)
+    t3 = collect_events(src, SensorCursor.parse(t2.cursor.serialize()), WATCHED, NO_AUDIT)
     assert reported(t3.events) == [("AssetMaterialization", 10), ("AssetMaterialization", 13)]
-    # every run settled: the watermark passes all of them and the done set empties
-    assert t3.cursor.watermark == 13 and t3.cursor.done == set()
+    # every run settled: the watermark passes all of them and no range is left above it
+    assert t3.cursor.runs.watermark == 13 and t3.cursor.runs.settled_ranges == ()
 
 
 def test_watermark_waits_for_settle_time() -> None:
@@ -72,13 +72,13 @@ def test_watermark_waits_for_settle_time() -> None:
     src.now = src.runs[0].end_time + timedelta(seconds=5)  # ended 5 s ago, settle is 30 s
     t1 = collect_events(src, None, WATCHED, NO_AUDIT)
     assert reported(t1.events) == [("AssetMaterialization", 10)]
-    assert t1.cursor.watermark < 10 and 10 in t1.cursor.done
+    assert t1.cursor.runs.watermark < 10 and t1.cursor.runs.is_settled(10)
     # a run with a smaller id committed late must still be seen
     src.runs.insert(0, run(9, 2, S.FAILED))
     src.now += timedelta(minutes=1)
     t2 = collect_events(src, t1.cursor, WATCHED, NO_AUDIT)
     assert reported(t2.events) == [("AssetObservation", 9)]
-    assert t2.cursor.watermark == 10
+    assert t2.cursor.runs.watermark == 10
 
 
 def test_paging_past_a_blocking_run_reaches_new_runs() -> None:
@@ -88,8 +88,8 @@ def test_paging_past_a_blocking_run_reaches_new_runs() -> None:
     t1 = collect_events(src, None, WATCHED, settings)
     assert len(reported(t1.events)) == 1201
     assert src.pages >= 12
-    # the done set stays small on the wire: one range
-    assert '"done":[[2,1202]]' in t1.cursor.serialize()
+    # the settled runs above the blocking run stay small on the wire: one range
+    assert t1.cursor.runs.serialize() == "0;2-1202"
     src.runs.append(run(1300, 1, S.SUCCEEDED))
     t2 = collect_events(src, t1.cursor, WATCHED, settings)
     assert reported(t2.events) == [("AssetMaterialization", 1300)]
@@ -101,7 +101,7 @@ def test_unscheduled_job_keeps_its_name_through_the_cursor() -> None:
     t1 = collect_events(src, None, WATCHED, NO_AUDIT)
     src.job_rows = [j for j in src.job_rows if j.jobid != 1]  # unscheduled: cron.job no longer names it
     src.finish(10, S.SUCCEEDED)
-    t2 = collect_events(src, RunCursor.parse(t1.cursor.serialize()), WATCHED, NO_AUDIT)
+    t2 = collect_events(src, SensorCursor.parse(t1.cursor.serialize()), WATCHED, NO_AUDIT)
     assert reported(t2.events) == [("AssetMaterialization", 10)]
     assert t2.events[0].asset_key == WATCHED["ns:ok"]
 
@@ -152,11 +152,27 @@ def test_audit_missed_fire_times_fail_the_on_schedule_check_once() -> None:
     assert all(e.passed for e in t3.events if isinstance(e, dg.AssetCheckEvaluation))
 
 
-def test_cursor_ranges_round_trip_and_bad_cursor_restarts() -> None:
-    ids = {1, 2, 3, 7, 9, 10}
-    assert compress(ids) == [[1, 3], [7, 7], [9, 10]]
-    assert expand(compress(ids)) == ids
-    assert RunCursor.parse("not json") is None
-    assert RunCursor.parse('{"v": 99, "w": 1}') is None
-    with pytest.raises(ValueError):
-        expand([[5, 1]])
+def test_bad_cursor_restarts_from_the_lookback_window() -> None:
+    assert SensorCursor.parse("not json") is None
+    assert SensorCursor.parse('{"v": 99, "w": 1}') is None
+    assert SensorCursor.parse('{"v": 2, "runs": "5;3-1"}') is None
+
+
+def test_version_1_cursor_is_read_and_a_bare_run_cursor_sets_the_start() -> None:
+    old = '{"v":1,"w":9,"done":[[11,12],[14,14]],"jobs":{"1":"ns:ok"},"audit":"2026-01-01T00:00:00+00:00"}'
+    cur = SensorCursor.parse(old)
+    assert cur is not None and cur.runs == RunCursor(9, [(11, 12), (14, 14)])
+    assert cur.jobs == {1: "ns:ok"} and cur.audited_until == T0
+    again = SensorCursor.parse(cur.serialize())
+    assert again == cur
+    by_hand = SensorCursor.parse("1234")  # dagster sensor cursor --set 1234
+    assert by_hand is not None and by_hand.runs.watermark == 1234 and by_hand.jobs == {}
+
+
+def test_an_old_cursor_does_not_report_its_runs_again() -> None:
+    src = source()
+    src.runs = [run(10, 1, S.RUNNING), run(11, 2, S.FAILED), run(12, 1, S.SUCCEEDED)]
+    old = SensorCursor.parse('{"v":1,"w":9,"done":[[11,12]],"jobs":{},"audit":null}')
+    src.finish(10, S.SUCCEEDED)
+    tick = collect_events(src, old, WATCHED, NO_AUDIT)
+    assert reported(tick.events) == [("AssetMaterialization", 10)]

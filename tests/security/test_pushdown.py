@@ -83,6 +83,33 @@ def test_mallorys_use_of_alices_key_does_not_block_her(cluster: Cluster, token: 
     assert_ran_once_as_alice(cluster, alice_runs(cluster, command, key), token)
 
 
+def test_mallorys_attempt_keys_do_not_steer_alices_retries(cluster: Cluster, token: str) -> None:
+    """Row 6 (retries): mallory holds alice's base key and its next attempt keys (<key>#2, #3, a forged row
+    for #4); alice's attempt chain sees only her own submissions: her first try is attempt 1, a retry
+    re-attaches to it, and her SQL runs once, as alice."""
+    key, command = f"alice-retry-{token}", ledger_insert(token)
+    forge = (
+        "INSERT INTO pgcron.submission (key, command, database, username, start_by)"
+        " VALUES (%s, 'SELECT 1', current_database(), %s, now() + interval '1 day')"
+    )
+    own = "SELECT * FROM pgcron.submit('SELECT 1', %s)"
+    attempt(
+        cluster.mallory, *((own, (k,)) for k in (key, f"{key}#2", f"{key}#3")), (forge, (f"{key}#4", ALICE))
+    )
+    with pgcron.Client.connect(cluster.alice) as client:
+        assert client.latest_attempt(key) is None
+        first = client.submit_attempt(command, key=key)
+        assert (first.number, first.key, first.reattached) == (1, key, False)
+        retry = client.submit_attempt(command, key=key)
+        assert retry.reattached and retry.handle.submission_id == first.handle.submission_id
+        run = client.wait(first.handle, timeout=60)
+    assert_ran_once_as_alice(cluster, run, token)
+    with pgcron.Client.connect(cluster.mallory) as client:
+        theirs = client.latest_attempt(key)
+        assert theirs is not None and theirs.number == 3
+        assert theirs.handle.submission_id != first.handle.submission_id
+
+
 def test_squatted_submission_ids_do_not_block_submits(cluster: Cluster, token: str) -> None:
     """Row 10: rows pre-inserted with the next submission ids (OVERRIDING SYSTEM VALUE)."""
     last = scalar(

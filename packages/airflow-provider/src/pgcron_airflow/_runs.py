@@ -12,10 +12,10 @@ from datetime import datetime
 from typing import Any
 
 from pgcron import Run, RunHandle, RunStatus
+from pgcron.pushdown.attempts import MAX_BASE_KEY_LENGTH
 
 __all__ = [
     "KEY_PREFIX",
-    "attempt_key",
     "base_key",
     "failure_text",
     "parse_time",
@@ -24,15 +24,16 @@ __all__ = [
 ]
 
 KEY_PREFIX = "airflow"
-# pushdown keys are free text, but keep them short enough to read in `pgcron runs` and in logs
-_MAX_READABLE = 200
+# pushdown keys are free text; a longer one is hashed, leaving room for the core's attempt suffix (#2, ...)
+_MAX_READABLE = MAX_BASE_KEY_LENGTH
 
 
 def base_key(dag_id: str, task_id: str, run_id: str, map_index: int | None) -> str:
     """The pushdown idempotency key of one task instance, the same for every try.
 
     ``try_number`` is deliberately left out: a retry (or a worker that died mid-wait) must find the run
-    the first try submitted and re-attach to it, never submit the SQL a second time.
+    the first try submitted and re-attach to it, never submit the SQL a second time. It is the base key of
+    the core's attempt chain (``Client.submit_attempt``).
     """
     index = -1 if map_index is None else int(map_index)
     key = f"{KEY_PREFIX}:{dag_id}:{task_id}:{run_id}:{index}"
@@ -40,16 +41,6 @@ def base_key(dag_id: str, task_id: str, run_id: str, map_index: int | None) -> s
         return key
     digest = hashlib.sha256(key.encode()).hexdigest()[:24]
     return f"{KEY_PREFIX}:{dag_id[:60]}:{task_id[:60]}:{digest}"
-
-
-def attempt_key(base: str, attempt: int) -> str:
-    """Key of the ``attempt``-th submission of a task instance (attempt 1 is the base key itself).
-
-    A new attempt is only made after a run that failed or was canceled, whose SQL did not commit.
-    """
-    if attempt < 1:
-        raise ValueError(f"attempt must be 1 or more, got {attempt}")
-    return base if attempt == 1 else f"{base}#{attempt}"
 
 
 def _iso(value: datetime | None) -> str | None:

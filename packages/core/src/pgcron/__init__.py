@@ -14,6 +14,7 @@ from pgcron.errors import (
     ConnectionFailed,
     DevServerError,
     ExtensionNotInstalled,
+    InvalidCursor,
     JobNotFound,
     KeyConflict,
     PermissionDenied,
@@ -23,12 +24,13 @@ from pgcron.errors import (
     ScheduleError,
     SchemaOutOfDate,
     SubmissionNotFound,
+    TooManyAttempts,
     UnknownDatabase,
     UnsupportedCommand,
     UnsupportedFeature,
     WrongDatabase,
 )
-from pgcron.models import Capabilities, Job, JobSpec, Run, RunHandle, RunStatus
+from pgcron.models import Attempt, Capabilities, Job, JobSpec, Run, RunHandle, RunStatus
 from pgcron.schedule import Schedule
 
 __version__ = "0.1.0"
@@ -37,12 +39,14 @@ logging.getLogger("pgcron").addHandler(logging.NullHandler())
 
 __all__ = [
     "AsyncClient",
+    "Attempt",
     "Capabilities",
     "Client",
     "ConcurrencyConflict",
     "ConnectionFailed",
     "DevServerError",
     "ExtensionNotInstalled",
+    "InvalidCursor",
     "Job",
     "JobNotFound",
     "JobSpec",
@@ -58,6 +62,7 @@ __all__ = [
     "ScheduleError",
     "SchemaOutOfDate",
     "SubmissionNotFound",
+    "TooManyAttempts",
     "UnknownDatabase",
     "UnsupportedCommand",
     "UnsupportedFeature",

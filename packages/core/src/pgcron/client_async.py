@@ -26,7 +26,8 @@ from pgcron import plan as _plan
 from pgcron._db_async import AsyncDatabase
 from pgcron._steps import drive
 from pgcron.errors import JobNotFound, PgCronError, ScheduleError, UnsupportedFeature
-from pgcron.models import Capabilities, Job, JobSpec, Run, RunHandle, RunStatus
+from pgcron.models import Attempt, Capabilities, Job, JobSpec, Run, RunHandle, RunStatus
+from pgcron.runfeed import FeedPage
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -420,6 +421,45 @@ class AsyncClient:
         runs = await self._with_outcomes([base.run_from_row(row, execution_mode=caps.execution_mode)], caps)
         return runs[0]
 
+    async def runs_after(
+        self,
+        after_runid: int,
+        *,
+        jobids: Iterable[int] | None = None,
+        limit: int = 500,
+        also: Iterable[int] | None = None,
+    ) -> FeedPage:
+        """The run feed (``pgcron.runfeed``): runs with ``runid > after_runid`` (of ``jobids`` only, when
+        given), oldest first, at most ``limit``, and the server's clock when they were read.
+
+        Give each page to a ``pgcron.runfeed.RunCursor`` to handle every finished run once. ``also`` names
+        older runids to read again in the same query (an observer's unfinished runs)."""
+        if limit < 1:
+            raise PgCronError(f"limit must be at least 1, got {limit}")
+        if after_runid < 0:
+            raise PgCronError(f"after_runid must be 0 or a runid, got {after_runid}")
+        ids = None if jobids is None else sorted({int(j) for j in jobids})
+        again = [] if also is None else sorted({int(r) for r in also})
+        caps = await self.capabilities()
+        rows = await self._db.fetch_all(
+            "runfeed_after", {"after_runid": after_runid, "jobids": ids, "limit": limit, "also": again}
+        )
+        runs = [base.run_from_row(row, execution_mode=caps.execution_mode) for row in rows]
+        runs = await self._with_outcomes(runs, caps)  # pushdown: "1 row", not CALL
+        if rows:
+            observed: datetime = rows[0]["observed_at"]
+        else:
+            now = await self._db.fetch_one("runfeed_start", {"before": None})
+            assert now is not None
+            observed = now["now"]
+        logger.debug("run feed: %d runs after %d", len(runs), after_runid)
+        return FeedPage(runs=tuple(runs), observed_at=observed, full=len(rows) >= limit)
+
+    async def start_runid(self, before: datetime) -> int:
+        """The highest runid that started before ``before`` (0 when none): where a feed observer begins."""
+        row = await self._db.fetch_one("runfeed_start", {"before": before})
+        return int(row["runid"]) if row else 0
+
     async def _with_outcomes(self, runs: list[Run], caps: Capabilities) -> list[Run]:
         """Pushdown wrapper runs with their statement's outcome (``1 row``) instead of ``CALL``."""
         ids = base.submission_ids(runs)
@@ -480,6 +520,29 @@ class AsyncClient:
     async def attach(self, key: str) -> RunHandle:
         """The handle of an existing submission by key (after a restart, a retry)."""
         return await self._pushdown_api().attach(key)
+
+    async def submit_attempt(
+        self,
+        sql: str,
+        *,
+        key: str,
+        database: str | None = None,
+        username: str | None = None,
+        timeout: float | timedelta | None = None,
+        rerun_failed: bool = True,
+    ) -> Attempt:
+        """Submit ``sql`` for a caller that retries: re-attach to the newest attempt of ``key`` or submit the
+        next one (``<key>#2``, ``<key>#3``, ...) after a failed or canceled attempt (``rerun_failed``).
+
+        One lookup statement however many attempts exist; ``TooManyAttempts`` past
+        ``pgcron.pushdown.attempts.MAX_ATTEMPTS``. See docs/pushdown.md, "Retries"."""
+        return await self._pushdown_api().submit_attempt(
+            sql, key=key, database=database, username=username, timeout=timeout, rerun_failed=rerun_failed
+        )
+
+    async def latest_attempt(self, key: str) -> Attempt | None:
+        """The newest attempt of ``key`` among this role's submissions, or None when there is none."""
+        return await self._pushdown_api().latest_attempt(key)
 
     # ------------------------------------------------------------------ lanes (pgcron.lanes)
 

@@ -79,6 +79,12 @@ class SubmissionNotFound(PgCronError, LookupError):
     sees only its own submissions)."""
 
 
+class TooManyAttempts(PgCronError):
+    """This submission key already has the most attempts pgcron makes (``MAX_ATTEMPTS`` in
+    ``pgcron.pushdown.attempts``) and the newest of them failed or was canceled. Fix what makes the SQL
+    fail, then run it under a new key (a new DAG run in Airflow, a re-execution in Dagster)."""
+
+
 class UnknownDatabase(WrongDatabase):
     """The database given to submit(database=...) does not exist on this server. Pass an existing database
     name (see \\l in psql), or omit database= to run in pg_cron's own database."""
@@ -95,6 +101,11 @@ class RunFailed(PgCronError):
     def __init__(self, message: str | None = None, *, run: Run | None = None, **context: Any) -> None:
         super().__init__(message, **context)
         self.run = run
+
+
+class InvalidCursor(PgCronError, ValueError):
+    """This text is not a run cursor written by ``pgcron.runfeed.RunCursor.serialize``. Start a new cursor
+    (``RunCursor(watermark=...)``) or restore the text that was saved."""
 
 
 class RunTimeout(PgCronError):

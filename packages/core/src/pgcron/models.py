@@ -12,7 +12,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-__all__ = ["Capabilities", "Job", "JobSpec", "Run", "RunHandle", "RunStatus"]
+__all__ = ["Attempt", "Capabilities", "Job", "JobSpec", "Run", "RunHandle", "RunStatus"]
 
 
 class RunStatus(enum.Enum):
@@ -140,6 +140,25 @@ class RunHandle:
         if self.start is None or self.end is None:
             return None
         return self.end - self.start
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One attempt of a submission that is retried (``Client.submit_attempt``, ``Client.latest_attempt``).
+
+    Attempt 1 runs under the caller's key, attempt ``n`` under ``<key>#<n>``; a new attempt is made only
+    after the previous one failed or was canceled (nothing committed). ``reattached`` is True when the call
+    found this submission rather than submitting it.
+    """
+
+    handle: RunHandle
+    number: int
+    reattached: bool
+
+    @property
+    def key(self) -> str:
+        """The key this attempt was submitted under (``<key>`` or ``<key>#<number>``)."""
+        return self.handle.key
 
 
 @dataclass(frozen=True, slots=True)

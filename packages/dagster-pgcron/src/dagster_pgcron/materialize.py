@@ -9,10 +9,10 @@ Idempotency (docs/dagster.md, "Retries"): each materialization submits under a k
 * a manual re-execution also has a root run id but no ``dagster/retry_number``: it is a new request
   and runs the SQL again.
 
-Within a lineage, attempts are ``<key>``, ``<key>#2``, ``<key>#3``...: a retry first re-attaches to the
-latest attempt. A succeeded or still-running attempt is followed, never re-submitted; a failed or canceled
-attempt (nothing committed) is retried under the next attempt key; a lost attempt (the server restarted
-mid-run, outcome unknown) fails without retry so a person decides.
+Within a lineage the core's attempt chain decides (``Client.submit_attempt``, ``pgcron.pushdown.attempts``):
+a succeeded or still-running attempt is followed, never re-submitted; a failed or canceled attempt (nothing
+committed) is retried under the next attempt key (``<key>#2``, ...); a lost attempt (the server restarted
+mid-run, outcome unknown) fails here without retry so a person decides. This module only translates.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from typing import Any
 
 import dagster as dg
 import pgcron
-from pgcron import SubmissionNotFound
 
 from dagster_pgcron.translator import META_DATABASE, META_SQL, META_TIMEOUT, META_USERNAME
 
@@ -34,8 +33,6 @@ logger = logging.getLogger(__name__)
 
 RETRY_NUMBER_TAG = "dagster/retry_number"
 ROOT_RUN_ID_TAG = "dagster/root_run_id"
-#: Attempts scanned when re-attaching; more means something resubmits in a loop.
-MAX_ATTEMPTS = 100
 
 
 def _meta(metadata: Mapping[str, Any], key: str) -> Any:
@@ -58,10 +55,6 @@ def idempotency_key(
     if partition_key is not None:
         key += f":{partition_key}"
     return key
-
-
-def attempt_key(base: str, attempt: int) -> str:
-    return base if attempt == 1 else f"{base}#{attempt}"
 
 
 def metadata_for_run(run: pgcron.Run, *, key: str | None = None) -> dict[str, Any]:
@@ -104,21 +97,6 @@ class PushdownOutcome:
         return meta
 
 
-def _latest_attempt(client: pgcron.Client, base: str) -> tuple[int, pgcron.RunHandle | None]:
-    """The highest attempt number used under ``base`` and its handle (0, None when none)."""
-    found: tuple[int, pgcron.RunHandle | None] = (0, None)
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        try:
-            handle = client.attach(attempt_key(base, attempt))
-        except SubmissionNotFound:
-            return found
-        found = (attempt, handle)
-    raise dg.Failure(
-        description=f"pushdown key {base!r} has {MAX_ATTEMPTS} attempts already; refusing to submit more",
-        allow_retries=False,
-    )
-
-
 def run_pushdown(
     client: pgcron.Client,
     *,
@@ -130,32 +108,26 @@ def run_pushdown(
     wait_timeout: float | None = None,
 ) -> PushdownOutcome:
     """Re-attach to the latest attempt under ``base_key`` or submit a new one, and wait for it to end."""
-    attempt, handle = _latest_attempt(client, base_key)
-    reattached = False
-    if handle is not None and handle.status is pgcron.RunStatus.LOST:
+    try:
+        attempt = client.submit_attempt(
+            sql, key=base_key, database=database, username=username, timeout=timeout
+        )
+    except pgcron.TooManyAttempts as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from exc
+    handle, key = attempt.handle, attempt.key
+    if attempt.reattached:
+        logger.info("re-attached to pushdown %s (%s)", key, handle.status.value)
+    if handle.status is pgcron.RunStatus.LOST:
         run = client.wait(handle)
         raise dg.Failure(
             description=(
-                f"pushdown attempt {attempt_key(base_key, attempt)!r} was lost (the server or pg_cron "
-                "restarted mid-run), so whether its SQL committed is unknown. Check the data, then "
-                "re-execute the run (a manual re-execution submits afresh)."
+                f"pushdown attempt {key!r} was lost (the server or pg_cron restarted mid-run), so whether "
+                "its SQL committed is unknown. Check the data, then re-execute the run (a manual "
+                "re-execution submits afresh)."
             ),
-            metadata=metadata_for_run(run, key=attempt_key(base_key, attempt)),
+            metadata=metadata_for_run(run, key=key),
             allow_retries=False,
         )
-    if handle is not None and handle.status in (pgcron.RunStatus.FAILED, pgcron.RunStatus.CANCELED):
-        logger.info(
-            "attempt %d of %s %s; submitting attempt %d", attempt, base_key, handle.status.value, attempt + 1
-        )
-        handle = None
-    if handle is None:
-        attempt += 1
-        key = attempt_key(base_key, attempt)
-        handle = client.submit(sql, database=database, username=username, key=key, timeout=timeout)
-    else:
-        key = attempt_key(base_key, attempt)
-        reattached = True
-        logger.info("re-attached to pushdown %s (%s)", key, handle.status.value)
     try:
         run = client.wait(handle, timeout=wait_timeout)
     except pgcron.RunTimeout as exc:
@@ -164,7 +136,7 @@ def run_pushdown(
             metadata={"dagster-pgcron/key": key},
             allow_retries=True,
         ) from exc
-    return PushdownOutcome(run=run, key=key, attempt=attempt, reattached=reattached)
+    return PushdownOutcome(run=run, key=key, attempt=attempt.number, reattached=attempt.reattached)
 
 
 def _topological(keys: Sequence[dg.AssetKey], specs: Mapping[dg.AssetKey, dg.AssetSpec]) -> list[dg.AssetKey]:

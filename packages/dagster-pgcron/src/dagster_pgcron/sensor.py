@@ -1,6 +1,8 @@
 """``build_pgcron_run_sensor``: runs pg_cron made on its own schedule, reported to Dagster as asset events.
 
-Per terminal run of a watched job (see ``dagster_pgcron.cursor`` for the out-of-order-safe cursor):
+Per terminal run of a watched job, once, on the first tick after it finished (the core's
+``pgcron.runfeed.RunCursor`` decides which runs are new, also when they end out of runid order;
+``dagster_pgcron.cursor`` wraps it in the sensor's cursor string):
 
 * succeeded -> a runless ``AssetMaterialization`` with the run's metadata, and a passed
   ``pg_cron_run_succeeded`` check;
@@ -28,8 +30,9 @@ import dagster as dg
 import pgcron
 from pgcron import runfeed
 from pgcron.audit import AuditReport, FindingKind
+from pgcron.runfeed import RunCursor
 
-from dagster_pgcron.cursor import RunCursor
+from dagster_pgcron.cursor import SensorCursor
 from dagster_pgcron.materialize import metadata_for_run
 from dagster_pgcron.resource import PgCronResource
 from dagster_pgcron.translator import CHECK_ON_SCHEDULE, CHECK_RUN_SUCCEEDED, job_name_of
@@ -64,10 +67,10 @@ class ClientRunSource:
         return self.client.jobs()
 
     def runs_after(self, after_runid: int, jobids: Sequence[int], limit: int) -> runfeed.FeedPage:
-        return runfeed.runs_after(self.client, after_runid, jobids=jobids, limit=limit)
+        return self.client.runs_after(after_runid, jobids=jobids, limit=limit)
 
     def start_runid(self, before: datetime) -> int:
-        return runfeed.start_runid(self.client, before)
+        return self.client.start_runid(before)
 
     def audit(self, since: timedelta, late_after: timedelta) -> AuditReport:
         return self.client.audit(since, late_after=late_after, job_prefix=self.job_prefix)
@@ -78,7 +81,7 @@ class SensorSettings:
     """Tunables of a tick (defaults suit a 30 s sensor)."""
 
     lookback: timedelta = timedelta(hours=1)  # where a sensor without a cursor starts
-    settle: timedelta = timedelta(seconds=30)  # the watermark passes a run only this long after it ended
+    settle: timedelta = runfeed.SETTLE  # the cursor closes the runids below a run this long after it ended
     page_size: int = 500
     max_runs_per_tick: int = 5_000
     time_budget: timedelta = timedelta(seconds=40)  # below Dagster's 60 s sensor gRPC timeout
@@ -90,7 +93,7 @@ class SensorSettings:
 @dataclass
 class TickResult:
     events: list[AssetEvent] = field(default_factory=list)
-    cursor: RunCursor | None = None
+    cursor: SensorCursor | None = None
     runs_read: int = 0
     reported: int = 0
     audited: bool = False
@@ -192,7 +195,7 @@ def on_schedule_evaluations(
 
 def collect_events(
     source: RunSource,
-    cursor: RunCursor | None,
+    cursor: SensorCursor | None,
     watched: Mapping[str, dg.AssetKey],
     settings: SensorSettings = SensorSettings(),
     *,
@@ -204,8 +207,10 @@ def collect_events(
     clock = now or datetime.now(UTC)
     result = TickResult()
     if cursor is None:
-        cursor = RunCursor(watermark=source.start_runid(clock - settings.lookback))
-        logger.info("pg_cron sensor starts after runid %d (lookback %s)", cursor.watermark, settings.lookback)
+        cursor = SensorCursor(RunCursor(watermark=source.start_runid(clock - settings.lookback)))
+        logger.info(
+            "pg_cron sensor starts after runid %d (lookback %s)", cursor.runs.watermark, settings.lookback
+        )
     for job in source.jobs():
         if job.name is not None and job.name in watched:
             cursor.jobs[job.jobid] = job.name
@@ -217,27 +222,18 @@ def collect_events(
         )
         return result
     jobids = sorted(cursor.jobs)
-    after = cursor.watermark
-    can_advance = True
-    settled_before: datetime | None = None
+    after = cursor.runs.watermark
     while True:
         page = source.runs_after(after, jobids, settings.page_size)
         settled_before = page.observed_at - settings.settle
-        for run in page.runs:
-            result.runs_read += 1
-            after = run.runid
-            terminal = run.status.is_terminal
-            if terminal and not cursor.seen(run.runid):
-                name = cursor.jobs.get(run.jobid) if run.jobid is not None else None
-                if name is not None and name in watched:
-                    result.events.extend(_run_events(watched[name], name, run, with_checks))
-                    result.reported += 1
-                cursor.mark(run.runid)
-            ended = run.end_time or run.start_time
-            if can_advance and terminal and ended is not None and ended <= settled_before:
-                cursor.advance(run.runid)
-            else:
-                can_advance = False
+        for run in cursor.runs.advance(page.runs, settled_before=settled_before, after=after):
+            name = cursor.jobs.get(run.jobid) if run.jobid is not None else None
+            if name is not None and name in watched:
+                result.events.extend(_run_events(watched[name], name, run, with_checks))
+                result.reported += 1
+        result.runs_read += len(page.runs)
+        if page.runs:
+            after = page.runs[-1].runid
         if not page.full:
             break
         if result.runs_read >= settings.max_runs_per_tick:
@@ -263,7 +259,7 @@ def collect_events(
         result.audited = True
     if not result.events:
         result.skip_reason = (
-            f"no new finished pg_cron runs (read {result.runs_read}, watermark {cursor.watermark})"
+            f"no new finished pg_cron runs (read {result.runs_read}, watermark {cursor.runs.watermark})"
         )
     return result
 
@@ -312,7 +308,7 @@ def build_pgcron_run_sensor(
     def _sensor(context, **_direct: object) -> dg.SensorResult:  # type: ignore[no-untyped-def]
         # ``_direct``: a directly invoked sensor also receives its required resources as keyword arguments
         resource: PgCronResource = getattr(context.resources, resource_key)
-        cursor = RunCursor.parse(context.cursor)
+        cursor = SensorCursor.parse(context.cursor)
         with resource.get_client() as client:
             tick = collect_events(
                 ClientRunSource(client, prefix), cursor, watched, settings, with_checks=with_checks
@@ -322,7 +318,7 @@ def build_pgcron_run_sensor(
             "read %d runs, reported %d, watermark %d%s",
             tick.runs_read,
             tick.reported,
-            tick.cursor.watermark,
+            tick.cursor.runs.watermark,
             ", audited" if tick.audited else "",
         )
         if tick.events:

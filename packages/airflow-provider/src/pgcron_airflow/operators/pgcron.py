@@ -1,10 +1,11 @@
 """``PgCronOperator``: run a task's SQL inside PostgreSQL through pg_cron and make the run the task's state.
 
-The SQL goes through the core's pushdown (``Client.submit``): exactly once per task instance, however many
-tries it takes. The key is built from ``dag_id``, ``task_id``, ``run_id`` and ``map_index`` (never the try
-number), so a retry re-attaches to the run the earlier try started, or returns its result, instead of
-running the SQL again. With ``deferrable=True`` the worker slot is released while the database works: the
-wait moves to ``PgCronRunTrigger`` in the triggerer.
+The SQL goes through the core's pushdown (``Client.submit_attempt``): exactly once per task instance, however
+many tries it takes. The key is built from ``dag_id``, ``task_id``, ``run_id`` and ``map_index`` (never the
+try number), so a retry re-attaches to the run the earlier try started, or returns its result, instead of
+running the SQL again; after a failed or canceled run the core submits the next attempt. With
+``deferrable=True`` the worker slot is released while the database works: the wait moves to
+``PgCronRunTrigger`` in the triggerer.
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator, Context, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
-from pgcron import KeyConflict, PgCronError, Run, RunHandle, RunStatus, RunTimeout
+from pgcron import KeyConflict, PgCronError, Run, RunHandle, RunStatus, RunTimeout, TooManyAttempts
 
 from pgcron_airflow._runs import base_key, failure_text, handle_to_xcom, run_to_xcom
-from pgcron_airflow._submit import newest_attempt, submit_or_attach
 from pgcron_airflow.hooks.pgcron import PgCronHook
 from pgcron_airflow.triggers.pgcron import PgCronRunTrigger
 
@@ -94,21 +94,24 @@ class PgCronOperator(BaseOperator):
         base = base_key(ti.dag_id, ti.task_id, ti.run_id, getattr(ti, "map_index", -1))
         try:
             with self.get_hook().get_client() as client:
-                handle, reattached = submit_or_attach(
-                    client,
-                    base,
+                attempt = client.submit_attempt(
                     self.sql,
+                    key=base,
                     database=self.database,
                     timeout=self.timeout,
                     rerun_failed=self.rerun_failed,
                 )
+                handle = attempt.handle
                 self._key = handle.key
-                self.log.info(
-                    "%s pgcron submission %s (job %s)",
-                    "re-attached to" if reattached else "submitted",
-                    handle.key,
-                    handle.jobid,
-                )
+                if attempt.reattached:
+                    self.log.info(
+                        "re-attaching to pgcron submission %s (%s, job %s); the SQL is not run again",
+                        handle.key,
+                        handle.status.value,
+                        handle.jobid,
+                    )
+                else:
+                    self.log.info("submitted pgcron submission %s (job %s)", handle.key, handle.jobid)
                 if handle.status.is_terminal:
                     return self._finish(handle_to_xcom(handle))
                 if self.deferrable:
@@ -122,7 +125,7 @@ class PgCronOperator(BaseOperator):
                         method_name="execute_complete",
                     )
                 run = self._wait(client, handle)
-        except KeyConflict as exc:
+        except (KeyConflict, TooManyAttempts) as exc:  # a retry cannot help
             raise AirflowFailException(f"task {self.task_id}: {exc}") from exc
         except PgCronError as exc:
             raise AirflowException(f"task {self.task_id}: {exc}") from exc
@@ -186,5 +189,5 @@ def newest_submission(
     client: Any, dag_id: str, task_id: str, run_id: str, map_index: int = -1
 ) -> RunHandle | None:
     """The newest submission of a task instance (for tools and tests that inspect what a task ran)."""
-    found = newest_attempt(client, base_key(dag_id, task_id, run_id, map_index))
-    return found[1] if found else None
+    found = client.latest_attempt(base_key(dag_id, task_id, run_id, map_index))
+    return found.handle if found is not None else None

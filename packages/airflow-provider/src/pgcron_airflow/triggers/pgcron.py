@@ -22,6 +22,7 @@ from typing import Any
 import pgcron
 from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 from pgcron import PgCronError, RunStatus, RunTimeout
+from pgcron.runfeed import SETTLE, RunCursor
 
 from pgcron_airflow._runs import parse_time, run_to_xcom, sensor_verdict
 from pgcron_airflow.hooks.pgcron import PgCronHook
@@ -31,7 +32,9 @@ __all__ = ["PgCronJobRunTrigger", "PgCronJobSucceededTrigger", "PgCronRunTrigger
 logger = logging.getLogger(__name__)
 
 _CLASSPATH = "pgcron_airflow.triggers.pgcron"
-_CURSOR_KEY = "pgcron_last_runid"
+_CURSOR_KEY = "pgcron_run_cursor"  # a pgcron.runfeed.RunCursor string
+_OLD_CURSOR_KEY = "pgcron_last_runid"  # before the core's cursor: the last runid, read as the watermark
+_PAGE = 500
 
 
 class PgCronRunTrigger(BaseTrigger):
@@ -166,12 +169,14 @@ class PgCronJobRunTrigger(BaseTrigger):
 class PgCronJobSucceededTrigger(BaseEventTrigger):
     """Fire an event for every new succeeded run of job ``job`` (for ``AssetWatcher``).
 
-    Runs are taken in ``runid`` order after a cursor: ``after_runid`` when given, else the cursor saved in the
-    watched asset's state store (Airflow ≥ 3.3 injects it, so a triggerer restart resumes where it was),
-    else the newest run of the job when the trigger starts (so history is not replayed). pg_cron runs one
-    instance of a job at a time, so a job's runs end in ``runid`` order and none is skipped. The cursor is
-    saved after each event is handed over: a restart may repeat the last event, never skip one. Each
-    event's payload ``{"job", "run"}`` (see ``run_to_xcom``) becomes the asset event's ``extra["payload"]``.
+    Runs are read from the core's run feed in ``runid`` order after a cursor (``pgcron.runfeed.RunCursor``:
+    a watermark and the settled runs above it, so a run is reported once when it ends, also when runs end
+    out of ``runid`` order). The cursor starts at ``after_runid`` when given, else at the cursor saved in
+    the watched asset's state store (Airflow ≥ 3.3 injects it, so a triggerer restart resumes where it
+    was), else after the newest finished run of the job when the trigger starts (so history is not
+    replayed). The cursor is saved once the events of a poll are handed over: a restart may repeat the
+    events of the last poll, never skip one. Each event's payload ``{"job", "run"}`` (see ``run_to_xcom``)
+    becomes the asset event's ``extra["payload"]``.
 
     :param max_events: stop after this many events (``None``: watch forever, as an ``AssetWatcher`` does).
     """
@@ -207,46 +212,66 @@ class PgCronJobSucceededTrigger(BaseEventTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         fired = 0
         async with PgCronHook(postgres_conn_id=self.postgres_conn_id).aget_client() as client:
-            cursor = self.after_runid
-            if cursor is None:
-                cursor = await self._saved_cursor()
-            if cursor is None:
-                newest = await client.runs(job=self.job, limit=1)
-                cursor = newest[0].runid if newest else 0
-            logger.info("watching job %s for succeeded runs after runid %d", self.job, cursor)
+            jobid = self.job if isinstance(self.job, int) else (await client.job(self.job)).jobid
+            cursor = await self._start_cursor(client)
+            saved = cursor.serialize()
+            logger.info("watching job %s for succeeded runs after runid %d", self.job, cursor.watermark)
             while True:
-                # newest first: a page of 100 covers many poll intervals of even a 1-second job
-                runs = await client.runs(job=self.job, limit=100)
-                for run in sorted((r for r in runs if r.runid > cursor), key=lambda r: r.runid):
-                    if not run.status.is_terminal:
-                        break  # report in runid order: wait for this one before any later run
-                    cursor = run.runid
-                    if run.status is RunStatus.SUCCEEDED:
+                after = cursor.watermark
+                while True:
+                    page = await client.runs_after(after, jobids=[jobid], limit=_PAGE)
+                    finished = cursor.advance(
+                        page.runs, settled_before=page.observed_at - SETTLE, after=after
+                    )
+                    succeeded = [run for run in finished if run.status is RunStatus.SUCCEEDED]
+                    for i, run in enumerate(succeeded):
                         yield TriggerEvent({"job": self.job, "run": run_to_xcom(run)})
-                        await self._save_cursor(cursor)
                         fired += 1
                         if self.max_events is not None and fired >= self.max_events:
+                            if i == len(succeeded) - 1:  # every event of this page was handed over
+                                await self._save_cursor(cursor)
                             return
+                    if cursor.serialize() != saved:
+                        await self._save_cursor(cursor)
+                        saved = cursor.serialize()
+                    if not page.full or not page.runs:
+                        break
+                    after = page.runs[-1].runid
                 await asyncio.sleep(self.poll_interval)
+
+    async def _start_cursor(self, client: pgcron.AsyncClient) -> RunCursor:
+        if self.after_runid is not None:
+            return RunCursor(watermark=int(self.after_runid))
+        saved = await self._saved_cursor()
+        if saved is not None:
+            return saved
+        newest = await client.runs(job=self.job, limit=1)
+        if not newest:
+            return RunCursor()
+        # pg_cron runs one instance of a job at a time: only the newest run can still be going
+        run = newest[0]
+        return RunCursor(watermark=run.runid if run.status.is_terminal else run.runid - 1)
 
     # The asset state store is optional (Airflow >= 3.3, one watched asset): without it the cursor lives in
     # memory only, and a restarted trigger starts after the newest run again.
-    async def _saved_cursor(self) -> int | None:
+    async def _saved_cursor(self) -> RunCursor | None:
         store = getattr(self, "asset_state_store", None)
         if store is None:
             return None
         try:
             value = await store.aget(_CURSOR_KEY)
-        except Exception as exc:  # noqa: BLE001 - a missing store must not stop the watcher
+            if value is None:
+                value = await store.aget(_OLD_CURSOR_KEY)
+            return None if value is None else RunCursor.parse(str(value))
+        except Exception as exc:  # noqa: BLE001 - a missing store or a bad value must not stop the watcher
             logger.warning("cannot read the saved cursor of job %s: %s", self.job, exc)
             return None
-        return int(value) if isinstance(value, (int, str)) and str(value).isdigit() else None
 
-    async def _save_cursor(self, cursor: int) -> None:
+    async def _save_cursor(self, cursor: RunCursor) -> None:
         store = getattr(self, "asset_state_store", None)
         if store is None:
             return
         try:
-            await store.aset(_CURSOR_KEY, cursor)
+            await store.aset(_CURSOR_KEY, cursor.serialize())
         except Exception as exc:  # noqa: BLE001 - see _saved_cursor
             logger.warning("cannot save the cursor of job %s: %s", self.job, exc)

@@ -1,5 +1,6 @@
-"""Pushdown runs for one client: submit, wait, run_now, cancel, attach (async source; ``service_sync.py``, the
-``Pushdown`` of ``Client``, is generated from it by tools/async_to_sync.py).
+"""Pushdown runs for one client: submit, wait, run_now, cancel, attach, and the attempt chain of retries
+(async source; ``service_sync.py``, the ``Pushdown`` of ``Client``, is generated from it by
+tools/async_to_sync.py).
 
 Exactly once per key (docs/adr/0002-pushdown-exactly-once.md): ``pgcron.submit()`` creates the submission row
 and its temporary pg_cron job in one transaction, and the job's procedure claims the row and commits the claim
@@ -29,8 +30,8 @@ from pgcron.errors import (
     SchemaOutOfDate,
     WrongDatabase,
 )
-from pgcron.models import Run, RunHandle, RunStatus
-from pgcron.pushdown import _checks
+from pgcron.models import Attempt, Run, RunHandle, RunStatus
+from pgcron.pushdown import _checks, attempts
 from pgcron.pushdown._state import SubmissionState, to_handle, to_run
 from pgcron.pushdown.connect import conninfo_of
 from pgcron.pushdown.errors import SubmissionNotFound, UnknownDatabase, translate
@@ -148,12 +149,28 @@ class AsyncPushdown:
         timeout: Timeout = None,
     ) -> RunHandle:
         """Submit ``sql`` to run once inside PostgreSQL; the same ``key`` again re-attaches, never re-runs."""
+        handle, _ = await self._submit(sql, database=database, username=username, key=key, timeout=timeout)
+        return handle
+
+    async def _submit(
+        self,
+        sql: str,
+        *,
+        database: str | None,
+        username: str | None,
+        key: str | None,
+        timeout: Timeout,
+    ) -> tuple[RunHandle, bool]:
+        """``submit``, and whether the engine re-attached to an existing submission under ``key``."""
         if not isinstance(sql, str):
             raise PgCronError(f"sql must be a string, got {type(sql).__name__}")
         if key is not None and (not isinstance(key, str) or not key.strip()):
             raise PgCronError(f"key must be a non-empty string, got {key!r}")
-        if key is not None and len(key) > 200:  # the engine refuses them too (migration 0004)
-            raise PgCronError(f"key is {len(key)} characters long; use at most 200 (e.g. a hash of it)")
+        if key is not None and len(key) > attempts.MAX_KEY_LENGTH:  # the engine refuses them too
+            raise PgCronError(
+                f"key is {len(key)} characters long; use at most {attempts.MAX_KEY_LENGTH} "
+                "(e.g. a hash of it)"
+            )
         limit = as_seconds(timeout, what="timeout")
         top_level = _checks.analyze(sql)
         hub = await self._get_hub()
@@ -177,7 +194,59 @@ class AsyncPushdown:
             row["jobid"],
             " re-attached" if row["reattached"] else "",
         )
-        return await self._handle(hub, row["submission_id"])
+        return await self._handle(hub, row["submission_id"]), bool(row["reattached"])
+
+    async def latest_attempt(self, key: str) -> Attempt | None:
+        """The newest attempt of ``key`` among this role's submissions (``pgcron.pushdown.attempts``), or None
+        when nothing was submitted under it: one statement however many attempts there are."""
+        attempts.check_base_key(key)
+        hub = await self._get_hub()
+        params = {"key": key, "max_attempts": attempts.MAX_ATTEMPTS}
+        try:
+            rows = await hub.execute(get_query("pushdown_latest_attempt"), params)
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+        if not rows:
+            return None
+        handle = await self._handle(hub, rows[0]["id"])
+        return Attempt(handle=handle, number=int(rows[0]["attempt"]), reattached=True)
+
+    async def submit_attempt(
+        self,
+        sql: str,
+        *,
+        key: str,
+        database: str | None = None,
+        username: str | None = None,
+        timeout: Timeout = None,
+        rerun_failed: bool = True,
+    ) -> Attempt:
+        """Re-attach to the newest attempt of ``key`` or submit the next one (the table in
+        ``pgcron.pushdown.attempts``); ``TooManyAttempts`` past ``MAX_ATTEMPTS``."""
+        latest = await self.latest_attempt(key)
+        newest = 0 if latest is None else latest.number
+        status = None if latest is None else latest.handle.status
+        number = attempts.next_attempt(key, newest, status, rerun_failed=rerun_failed)
+        if number is None:
+            assert latest is not None
+            log.info("pushdown %s: re-attached to attempt %d (%s)", key, newest, latest.handle.status.value)
+            return latest
+        if latest is not None:
+            log.info(
+                "pushdown %s: attempt %d %s; submitting attempt %d",
+                key,
+                newest,
+                latest.handle.status.value,
+                number,
+            )
+        handle, reattached = await self._submit(
+            sql,
+            database=database,
+            username=username,
+            key=attempts.attempt_key(key, number),
+            timeout=timeout,
+        )
+        return Attempt(handle=handle, number=number, reattached=reattached)
 
     async def _handle(self, hub: AsyncWaiterHub, submission_id: int) -> RunHandle:
         state = await self._state(hub, submission_id)

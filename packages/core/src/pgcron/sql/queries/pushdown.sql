@@ -64,6 +64,25 @@ SELECT DISTINCT ON (s.id)
 -- Find the caller's own submission by its key (keys are scoped per submitting role since migration 0004).
 SELECT id FROM pgcron.submission WHERE submitted_by = current_user AND key = %(key)s
 
+-- name: pushdown_latest_attempt
+-- The newest attempt of a retried submission (pgcron.pushdown.attempts): keys <key>, <key>#2, <key>#3, ...
+-- of the caller's own submissions (keys are per submitting role), walked in this one statement. Each step
+-- is one probe of the (submitted_by, key) index; the walk stops at the first number not used, or at
+-- max_attempts. No row: no attempt yet.
+WITH RECURSIVE chain (attempt, id) AS (
+    SELECT 1, s.id
+      FROM pgcron.submission s
+     WHERE s.submitted_by = current_user AND s.key = %(key)s::text
+    UNION ALL
+    SELECT c.attempt + 1, s.id
+      FROM chain c
+      JOIN pgcron.submission s
+        ON s.submitted_by = current_user
+       AND s.key = %(key)s::text || '#' || (c.attempt + 1)::text
+     WHERE c.attempt < %(max_attempts)s::integer
+)
+SELECT attempt, id FROM chain ORDER BY attempt DESC LIMIT 1
+
 -- name: pushdown_cancel
 -- Stop a submission: never runs if not started, its statement is canceled if running.
 SELECT pgcron.cancel_submission(%(id)s) AS result
