@@ -27,10 +27,13 @@ FILES = [
     (SRC / "_db_async.py", SRC / "_db.py"),
     (SRC / "pushdown" / "service.py", SRC / "pushdown" / "service_sync.py"),
     (SRC / "client_async.py", SRC / "client.py"),
+    (SRC / "protocols_async.py", SRC / "protocols.py"),
 ]
 
 RENAMES = {
     "AsyncClient": "Client",
+    "AsyncClientProtocol": "ClientProtocol",
+    "AsyncFakeClient": "FakeClient",
     "AsyncDatabase": "Database",
     "AsyncConnection": "Connection",
     "AsyncConnectionPool": "ConnectionPool",
@@ -48,6 +51,7 @@ RENAMES = {
     "aclose": "close",
     "_db_async": "_db",
     "client_async": "client",
+    "protocols_async": "protocols",
     "asyncio": "threading",  # asyncio.Lock -> threading.Lock; the async sources use nothing else of asyncio
 }
 # In docstrings and messages "asyncio" means the flavour of the API, not the module.

@@ -1,25 +1,27 @@
 """Unit tests (no database): provider discovery, keys, the submit-or-re-attach table, operators, sensor,
-triggers, with the in-memory client from ``airflow_fakes``."""
+triggers, with the shipped in-memory client ``pgcron.testing.FakeClient`` (``PgCronHook.use_client``)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from importlib import metadata, resources
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pgcron
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferred
-from airflow_fakes import T0, FakeAsyncClient, FakeClient, install, job_run
-from pgcron import RunStatus
+from pgcron import JobSpec, Run, RunStatus
 from pgcron.pushdown import attempts
 from pgcron.pushdown.attempts import MAX_BASE_KEY_LENGTH, attempt_key
+from pgcron.testing import T0, FakeClient
 from pgcron_airflow._runs import base_key, sensor_verdict
 from pgcron_airflow.get_provider_info import get_provider_info
-from pgcron_airflow.hooks.pgcron import build_conninfo
+from pgcron_airflow.hooks.pgcron import PgCronHook, build_conninfo
 from pgcron_airflow.operators.pgcron import PgCronOperator
 from pgcron_airflow.sensors.pgcron import PgCronJobSensor
 from pgcron_airflow.triggers.pgcron import PgCronJobRunTrigger, PgCronJobSucceededTrigger, PgCronRunTrigger
@@ -33,10 +35,20 @@ def context(
 
 
 @pytest.fixture
-def client(monkeypatch: pytest.MonkeyPatch) -> FakeClient:
-    fake = FakeClient()
-    install(monkeypatch, fake)
-    return fake
+def client() -> Iterator[FakeClient]:
+    """The fake every PgCronHook hands out; its clock a day after the runs the tests record at ``T0``."""
+    fake = FakeClient(now=T0 + timedelta(days=1))
+    with PgCronHook.use_client(fake):
+        yield fake
+
+
+def job_runs(fake: FakeClient, name: str, *runs: tuple[int, RunStatus]) -> list[Run]:
+    """Runs ``(runid, status)`` of the job ``name`` (scheduled when new), started at ``T0``."""
+    try:
+        job = fake.job(name)
+    except pgcron.JobNotFound:
+        job = fake.schedule(JobSpec(name, "0 3 * * *", "CALL nightly()"))
+    return [fake.record_run(job, status=status, start=T0, runid=runid) for runid, status in runs]
 
 
 # -- discovery ----
@@ -145,16 +157,17 @@ def test_key_is_per_task_instance_not_per_try() -> None:
 
 def test_operator_success_returns_the_run(client: FakeClient) -> None:
     op = PgCronOperator(task_id="t", sql="SELECT 1", deferrable=False)
+    client.script("SELECT 1", rows=1, duration=2)
     result = op.execute(context())
-    assert result["status"] == "succeeded" and result["message"] == "SELECT 1"
-    assert result["duration"] == 2.0 and result["start"] == T0.isoformat()
+    assert result["status"] == "succeeded" and result["message"] == "1 row"
+    assert result["duration"] == 2.0 and result["start"] == client.runs()[0].start_time.isoformat()
     assert set(result) >= {"jobid", "runid", "status", "message", "start", "end", "duration"}
     json.dumps(result)
     assert client.submitted == [base_key("d", "t", "manual__1", -1)]
 
 
 def test_operator_failed_run_fails_the_task_with_the_database_message(client: FakeClient) -> None:
-    client.outcomes["SELECT 1/0"] = (RunStatus.FAILED, "ERROR: division by zero")
+    client.fail("SELECT 1/0", "ERROR: division by zero")
     op = PgCronOperator(task_id="t", sql="SELECT 1/0", deferrable=False)
     with pytest.raises(AirflowException, match="division by zero"):
         op.execute(context())
@@ -177,18 +190,18 @@ def test_retry_reattaches_to_an_in_flight_run(client: FakeClient) -> None:
 
 
 def test_retry_after_a_failed_run_submits_a_new_attempt(client: FakeClient) -> None:
-    client.outcomes["SELECT flaky()"] = (RunStatus.FAILED, "ERROR: deadlock detected")
+    client.fail("SELECT flaky()", "ERROR: deadlock detected")
     op = PgCronOperator(task_id="t", sql="SELECT flaky()", deferrable=False)
     with pytest.raises(AirflowException, match="deadlock"):
         op.execute(context(try_number=1))
-    client.outcomes["SELECT flaky()"] = (RunStatus.SUCCEEDED, "SELECT 1")
+    client.script("SELECT flaky()")
     assert op.execute(context(try_number=2))["status"] == "succeeded"
     base = base_key("d", "t", "manual__1", -1)
     assert client.submitted == [base, attempt_key(base, 2)]
 
 
 def test_failed_run_is_not_rerun_when_rerun_failed_is_off(client: FakeClient) -> None:
-    client.outcomes["SELECT flaky()"] = (RunStatus.FAILED, "ERROR: boom")
+    client.fail("SELECT flaky()", "ERROR: boom")
     op = PgCronOperator(task_id="t", sql="SELECT flaky()", deferrable=False, rerun_failed=False)
     for try_number in (1, 2):
         with pytest.raises(AirflowException, match="boom"):
@@ -200,7 +213,7 @@ def test_retry_past_the_attempt_bound_fails_without_retry(
     client: FakeClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(attempts, "MAX_ATTEMPTS", 2)
-    client.outcomes["SELECT flaky()"] = (RunStatus.FAILED, "ERROR: boom")
+    client.fail("SELECT flaky()", "ERROR: boom")
     op = PgCronOperator(task_id="t", sql="SELECT flaky()", deferrable=False)
     for try_number in (1, 2):
         with pytest.raises(AirflowException, match="boom"):
@@ -211,7 +224,7 @@ def test_retry_past_the_attempt_bound_fails_without_retry(
 
 
 def test_lost_run_fails_without_retry(client: FakeClient) -> None:
-    client.outcomes["SELECT x()"] = (RunStatus.LOST, "server restarted")
+    client.script("SELECT x()", status=RunStatus.LOST)
     op = PgCronOperator(task_id="t", sql="SELECT x()", deferrable=False)
     with pytest.raises(AirflowFailException, match="outcome is unknown"):
         op.execute(context())
@@ -285,7 +298,7 @@ def test_sql_is_templated_and_reads_sql_files() -> None:
 
 
 def test_on_kill_cancels_the_running_submission(client: FakeClient) -> None:
-    client.hang = True
+    client.script("SELECT pg_sleep(60)", hold=True)  # a wait gives up (RunTimeout) until it is canceled
     op = PgCronOperator(task_id="t", sql="SELECT pg_sleep(60)", deferrable=False, poll_interval=0.01)
     key = base_key("d", "t", "manual__1", -1)
     original_wait = client.wait
@@ -296,15 +309,10 @@ def test_on_kill_cancels_the_running_submission(client: FakeClient) -> None:
         calls += 1
         if calls == 2:  # the task gets killed while it waits
             op.on_kill()
-            client.hang = False
         return original_wait(handle, timeout)
 
     client.wait = wait_then_kill  # type: ignore[method-assign]
-    client.outcomes["SELECT pg_sleep(60)"] = (
-        RunStatus.CANCELED,
-        "ERROR: canceling statement due to user request",
-    )
-    with pytest.raises(AirflowException, match="canceled"):
+    with pytest.raises(AirflowException, match="canceling statement due to user request"):
         op.execute(context())
     assert client.canceled == [key]
 
@@ -329,31 +337,39 @@ def test_run_trigger_reports_an_unknown_key_as_error(client: FakeClient) -> None
 
 
 def test_sensor_verdict_table() -> None:
-    at = T0
-    ok = job_run(5, RunStatus.SUCCEEDED, at)
-    bad = job_run(6, RunStatus.FAILED, at, "ERROR: boom")
-    running = job_run(7, RunStatus.RUNNING, at)
+    ok, bad, running, lost = job_runs(
+        FakeClient(),
+        "nightly",
+        (5, RunStatus.SUCCEEDED),
+        (6, RunStatus.FAILED),
+        (7, RunStatus.RUNNING),
+        (8, RunStatus.LOST),
+    )
     assert sensor_verdict(None, None, fail_fast=True) is None
     assert sensor_verdict(running, None, fail_fast=True) is None
     assert sensor_verdict(bad, None, fail_fast=True) == ("failed", bad)
     assert sensor_verdict(bad, None, fail_fast=False) is None
     assert sensor_verdict(bad, ok, fail_fast=True) == ("succeeded", ok)
-    assert sensor_verdict(job_run(8, RunStatus.LOST, at), None, fail_fast=True)[0] == "failed"  # type: ignore[index]
+    assert sensor_verdict(lost, None, fail_fast=True) == ("failed", lost)
 
 
 def test_sensor_waits_then_succeeds_on_a_run_after_the_data_interval(client: FakeClient) -> None:
     end = T0 + timedelta(hours=1)
     ctx = context(data_interval_end=end)
     sensor = PgCronJobSensor(task_id="s", job="nightly", deferrable=False)
-    client.job_runs = [job_run(1, RunStatus.SUCCEEDED, end - timedelta(minutes=5))]  # before the point
+    job = client.schedule(JobSpec("nightly", "0 3 * * *", "CALL nightly()"))
+    client.record_run(job, start=end - timedelta(minutes=5))  # before the point
     assert sensor.poke(ctx) is False
-    client.job_runs.append(job_run(2, RunStatus.SUCCEEDED, end + timedelta(minutes=1)))
-    assert sensor.poke(ctx) is True and sensor._result["runid"] == 2  # type: ignore[index]
+    after = client.record_run(job, start=end + timedelta(minutes=1))
+    assert sensor.poke(ctx) is True and sensor._result["runid"] == after.runid  # type: ignore[index]
 
 
 def test_sensor_fails_fast_on_a_failed_latest_run(client: FakeClient) -> None:
     end = T0
-    client.job_runs = [job_run(3, RunStatus.FAILED, end + timedelta(seconds=1), "ERROR: disk full")]
+    job = client.schedule(JobSpec("nightly", "0 3 * * *", "CALL nightly()"))
+    client.record_run(
+        job, status=RunStatus.FAILED, message="ERROR: disk full", start=end + timedelta(seconds=1)
+    )
     with pytest.raises(AirflowException, match="disk full"):
         PgCronJobSensor(task_id="s", job="nightly", deferrable=False).poke(context(data_interval_end=end))
     quiet = PgCronJobSensor(task_id="s", job="nightly", deferrable=False, fail_fast=False)
@@ -377,28 +393,34 @@ def test_sensor_start_point_choices() -> None:
 
 
 def test_deferrable_sensor_defers_with_a_serializable_trigger(client: FakeClient) -> None:
-    sensor = PgCronJobSensor(task_id="s", job="42", deferrable=True, poll_interval=0.01, timeout=600)
+    job = client.schedule(JobSpec("nightly", "0 3 * * *", "CALL nightly()"))
+    sensor = PgCronJobSensor(
+        task_id="s", job=str(job.jobid), deferrable=True, poll_interval=0.01, timeout=600
+    )
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute(context(data_interval_end=T0))
     trigger = deferred.value.trigger
     path, kwargs = trigger.serialize()
-    assert path.endswith("PgCronJobRunTrigger") and kwargs["job"] == 42 and kwargs["after"] == T0.isoformat()
+    assert path.endswith("PgCronJobRunTrigger") and kwargs["job"] == job.jobid
+    assert kwargs["after"] == T0.isoformat()
     assert deferred.value.timeout == timedelta(seconds=600)
-    client.job_runs = [job_run(4, RunStatus.SUCCEEDED, T0 + timedelta(seconds=5))]
+    run = client.record_run(job, start=T0 + timedelta(seconds=5))
     event = asyncio.run(_first(PgCronJobRunTrigger(**kwargs)))
-    assert sensor.execute_complete(context(), event.payload)["runid"] == 4  # type: ignore[index]
+    assert sensor.execute_complete(context(), event.payload)["runid"] == run.runid  # type: ignore[index]
 
 
 # -- asset watcher trigger ----
 
 
 def test_event_trigger_reports_runs_that_end_out_of_runid_order_once_each(client: FakeClient) -> None:
-    client.job_runs = [
-        job_run(11, RunStatus.FAILED, T0),
-        job_run(12, RunStatus.SUCCEEDED, T0),
-        job_run(13, RunStatus.RUNNING, T0),  # a long run: 14 ends before it
-        job_run(14, RunStatus.SUCCEEDED, T0),
-    ]
+    job_runs(
+        client,
+        "j",
+        (11, RunStatus.FAILED),
+        (12, RunStatus.SUCCEEDED),
+        (13, RunStatus.RUNNING),  # a long run: 14 ends before it
+        (14, RunStatus.SUCCEEDED),
+    )
 
     async def scenario() -> list[int]:
         trigger = PgCronJobSucceededTrigger(
@@ -406,33 +428,27 @@ def test_event_trigger_reports_runs_that_end_out_of_runid_order_once_each(client
         )
         gen = trigger.run()
         seen = [(await gen.__anext__()).payload["run"]["runid"] for _ in range(2)]
-        client.job_runs[2] = job_run(13, RunStatus.SUCCEEDED, T0)
+        client.finish_run(13, RunStatus.SUCCEEDED)
         seen.append((await asyncio.wait_for(gen.__anext__(), 10)).payload["run"]["runid"])
         return seen
 
     assert asyncio.run(scenario()) == [12, 14, 13]
 
 
-def test_event_trigger_starts_after_the_newest_finished_run(
-    client: FakeClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_event_trigger_starts_after_the_newest_finished_run(client: FakeClient) -> None:
     # history before the trigger starts is not replayed; the run still going then is reported when it ends
-    client.job_runs = [job_run(10, RunStatus.SUCCEEDED, T0), job_run(11, RunStatus.RUNNING, T0)]
-    read = asyncio.Event()
-    feed = FakeAsyncClient.runs_after
+    job_runs(client, "j", (10, RunStatus.SUCCEEDED), (11, RunStatus.RUNNING))
 
-    async def reading(self: FakeAsyncClient, *args: Any, **kwargs: Any) -> Any:
-        read.set()
-        return await feed(self, *args, **kwargs)
-
-    monkeypatch.setattr(FakeAsyncClient, "runs_after", reading)
+    async def feed_read() -> None:
+        while not client.calls["runs_after"]:
+            await asyncio.sleep(0.001)
 
     async def scenario() -> int:
         trigger = PgCronJobSucceededTrigger(postgres_conn_id="pg", job="j", poll_interval=0.01, max_events=1)
         gen = trigger.run()
         first = asyncio.ensure_future(gen.__anext__())
-        await asyncio.wait_for(read.wait(), 10)  # the trigger has chosen where it starts
-        client.job_runs[1] = job_run(11, RunStatus.SUCCEEDED, T0)
+        await asyncio.wait_for(feed_read(), 10)  # the trigger has chosen where it starts
+        client.finish_run(11, RunStatus.SUCCEEDED)
         return int((await asyncio.wait_for(first, 10)).payload["run"]["runid"])
 
     assert asyncio.run(scenario()) == 11
@@ -457,7 +473,7 @@ def _collect(trigger: PgCronJobSucceededTrigger) -> list[int]:
 
 
 def test_event_trigger_resumes_from_the_asset_state_store(client: FakeClient) -> None:
-    client.job_runs = [job_run(r, RunStatus.SUCCEEDED, T0) for r in (20, 21, 22, 23)]
+    job_runs(client, "j", *((r, RunStatus.SUCCEEDED) for r in (20, 21, 22, 23)))
     trigger = PgCronJobSucceededTrigger(postgres_conn_id="pg", job="j", poll_interval=0.01, max_events=2)
     store = FakeAssetStore({"pgcron_run_cursor": "20;22"})  # 22 was reported before 21 ended
     trigger.asset_state_store = store  # type: ignore[assignment]
@@ -466,7 +482,7 @@ def test_event_trigger_resumes_from_the_asset_state_store(client: FakeClient) ->
 
 
 def test_event_trigger_reads_the_last_runid_saved_before_the_core_cursor(client: FakeClient) -> None:
-    client.job_runs = [job_run(r, RunStatus.SUCCEEDED, T0) for r in (20, 21, 22)]
+    job_runs(client, "j", *((r, RunStatus.SUCCEEDED) for r in (20, 21, 22)))
     trigger = PgCronJobSucceededTrigger(postgres_conn_id="pg", job="j", poll_interval=0.01, max_events=2)
     store = FakeAssetStore({"pgcron_last_runid": 20})
     trigger.asset_state_store = store  # type: ignore[assignment]

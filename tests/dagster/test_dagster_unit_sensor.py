@@ -1,4 +1,4 @@
-"""Unit tests of the run sensor's tick logic and cursor, with a fake run source."""
+"""Unit tests of the run sensor's tick logic and cursor, over the shipped ``pgcron.testing.FakeClient``."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ from datetime import timedelta
 
 import dagster as dg
 import pgcron
-from dagster_fakes import T0, FakeSource, job, run
 from dagster_pgcron.cursor import SensorCursor
-from dagster_pgcron.sensor import SensorSettings, collect_events
-from pgcron.audit import Finding, FindingKind
+from dagster_pgcron.sensor import ClientRunSource, SensorSettings, collect_events
 from pgcron.runfeed import RunCursor
+from pgcron.testing import T0, FakeClient
 
 S = pgcron.RunStatus
 WATCHED = {"ns:ok": dg.AssetKey(["pg_cron", "ns", "ok"]), "ns:bad": dg.AssetKey(["pg_cron", "ns", "bad"])}
@@ -25,17 +24,41 @@ def reported(events: list) -> list[tuple[str, int]]:
     return out
 
 
-def source() -> FakeSource:
-    return FakeSource([job(1, "ns:ok"), job(2, "ns:bad"), job(3, "other")])
+def source(*names: str, schedule: str = "* * * * *", now: timedelta = timedelta(days=1)) -> ClientRunSource:
+    """The sensor's real run source over a fake with these jobs (jobids 1, 2, ...); the clock at T0 + now."""
+    fake = FakeClient(now=T0 + now)
+    for name in names or ("ns:ok", "ns:bad", "other"):
+        fake.schedule(pgcron.JobSpec(name, schedule, "SELECT 1"))
+    return ClientRunSource(fake)
+
+
+def fake(src: ClientRunSource) -> FakeClient:
+    assert isinstance(src.client, FakeClient)
+    return src.client
+
+
+def run(
+    src: ClientRunSource, runid: int, jobid: int, status: pgcron.RunStatus, *, message: str | None = None
+) -> pgcron.Run:
+    """Run ``runid`` of job ``jobid``, started ``runid`` seconds after T0; a terminal one ends at once."""
+    start = T0 + timedelta(seconds=runid)
+    default = "INSERT 0 1" if status is S.SUCCEEDED else "ERROR: boom"
+    return fake(src).record_run(
+        jobid, status=status, message=message or default, start=start, end=start, runid=runid
+    )
+
+
+def finish(src: ClientRunSource, runid: int, status: pgcron.RunStatus) -> None:
+    start = fake(src).run(runid).start_time
+    assert start is not None
+    fake(src).finish_run(runid, status, end=start + timedelta(seconds=1))
 
 
 def test_success_and_failure_map_to_materialization_observation_and_checks() -> None:
     src = source()
-    src.runs = [
-        run(10, 1, S.SUCCEEDED),
-        run(11, 2, S.FAILED, message="ERROR: division by zero"),
-        run(12, 3, S.SUCCEEDED),
-    ]
+    run(src, 10, 1, S.SUCCEEDED)
+    run(src, 11, 2, S.FAILED, message="ERROR: division by zero")
+    run(src, 12, 3, S.SUCCEEDED)
     tick = collect_events(src, None, WATCHED, NO_AUDIT)
     assert reported(tick.events) == [("AssetMaterialization", 10), ("AssetObservation", 11)]
     checks = [e for e in tick.events if isinstance(e, dg.AssetCheckEvaluation)]
@@ -49,7 +72,9 @@ def test_success_and_failure_map_to_materialization_observation_and_checks() -> 
 def test_out_of_order_finish_reports_each_run_exactly_once() -> None:
     src = source()
     # 10 is a long run still going; 11 and 12 finish first.
-    src.runs = [run(10, 1, S.RUNNING), run(11, 2, S.FAILED), run(12, 1, S.SUCCEEDED)]
+    run(src, 10, 1, S.RUNNING)
+    run(src, 11, 2, S.FAILED)
+    run(src, 12, 1, S.SUCCEEDED)
     t1 = collect_events(src, None, WATCHED, NO_AUDIT)
     assert reported(t1.events) == [("AssetObservation", 11), ("AssetMaterialization", 12)]
     cur = SensorCursor.parse(t1.cursor.serialize())
@@ -58,8 +83,8 @@ def test_out_of_order_finish_reports_each_run_exactly_once() -> None:
     t2 = collect_events(src, cur, WATCHED, NO_AUDIT)
     assert reported(t2.events) == [] and t2.skip_reason
     # the long run ends, a new one arrives
-    src.finish(10, S.SUCCEEDED)
-    src.runs.append(run(13, 2, S.SUCCEEDED))
+    finish(src, 10, S.SUCCEEDED)
+    run(src, 13, 2, S.SUCCEEDED)
     t3 = collect_events(src, SensorCursor.parse(t2.cursor.serialize()), WATCHED, NO_AUDIT)
     assert reported(t3.events) == [("AssetMaterialization", 10), ("AssetMaterialization", 13)]
     # every run settled: the watermark passes all of them and no range is left above it
@@ -68,14 +93,15 @@ def test_out_of_order_finish_reports_each_run_exactly_once() -> None:
 
 def test_watermark_waits_for_settle_time() -> None:
     src = source()
-    src.runs = [run(10, 1, S.SUCCEEDED)]
-    src.now = src.runs[0].end_time + timedelta(seconds=5)  # ended 5 s ago, settle is 30 s
+    ended = run(src, 10, 1, S.SUCCEEDED).end_time
+    assert ended is not None
+    fake(src).now = ended + timedelta(seconds=5)  # ended 5 s ago, settle is 30 s
     t1 = collect_events(src, None, WATCHED, NO_AUDIT)
     assert reported(t1.events) == [("AssetMaterialization", 10)]
     assert t1.cursor.runs.watermark < 10 and t1.cursor.runs.is_settled(10)
     # a run with a smaller id committed late must still be seen
-    src.runs.insert(0, run(9, 2, S.FAILED))
-    src.now += timedelta(minutes=1)
+    run(src, 9, 2, S.FAILED)
+    fake(src).now += timedelta(minutes=1)
     t2 = collect_events(src, t1.cursor, WATCHED, NO_AUDIT)
     assert reported(t2.events) == [("AssetObservation", 9)]
     assert t2.cursor.runs.watermark == 10
@@ -83,71 +109,66 @@ def test_watermark_waits_for_settle_time() -> None:
 
 def test_paging_past_a_blocking_run_reaches_new_runs() -> None:
     src = source()
-    src.runs = [run(1, 1, S.RUNNING)] + [run(i, 2, S.SUCCEEDED) for i in range(2, 1203)]
+    run(src, 1, 1, S.RUNNING)
+    for i in range(2, 1203):
+        run(src, i, 2, S.SUCCEEDED)
     settings = SensorSettings(audit_interval=None, lookback=timedelta(days=365), page_size=100)
     t1 = collect_events(src, None, WATCHED, settings)
     assert len(reported(t1.events)) == 1201
-    assert src.pages >= 12
+    assert fake(src).calls["runs_after"] >= 12
     # the settled runs above the blocking run stay small on the wire: one range
     assert t1.cursor.runs.serialize() == "0;2-1202"
-    src.runs.append(run(1300, 1, S.SUCCEEDED))
+    run(src, 1300, 1, S.SUCCEEDED)
     t2 = collect_events(src, t1.cursor, WATCHED, settings)
     assert reported(t2.events) == [("AssetMaterialization", 1300)]
 
 
 def test_unscheduled_job_keeps_its_name_through_the_cursor() -> None:
     src = source()
-    src.runs = [run(10, 1, S.RUNNING)]
+    run(src, 10, 1, S.RUNNING)
     t1 = collect_events(src, None, WATCHED, NO_AUDIT)
-    src.job_rows = [j for j in src.job_rows if j.jobid != 1]  # unscheduled: cron.job no longer names it
-    src.finish(10, S.SUCCEEDED)
+    fake(src).unschedule(1)  # cron.job no longer names it; its runs remain
+    finish(src, 10, S.SUCCEEDED)
     t2 = collect_events(src, SensorCursor.parse(t1.cursor.serialize()), WATCHED, NO_AUDIT)
     assert reported(t2.events) == [("AssetMaterialization", 10)]
     assert t2.events[0].asset_key == WATCHED["ns:ok"]
 
 
 def test_no_watched_job_exists_yet_skips_with_reason() -> None:
-    src = FakeSource([job(3, "other")])
+    src = source("other")
     tick = collect_events(src, None, WATCHED, NO_AUDIT)
     assert tick.events == [] and "apply the jobs first" in (tick.skip_reason or "")
 
 
 def test_first_tick_starts_at_lookback() -> None:
-    src = source()
-    src.runs = [run(i, 1, S.SUCCEEDED) for i in range(1, 50)]
-    src.now = T0 + timedelta(seconds=40)
+    src = source(now=timedelta(seconds=40))
+    for i in range(1, 50):
+        run(src, i, 1, S.SUCCEEDED)
     settings = SensorSettings(audit_interval=None, lookback=timedelta(seconds=10))
-    tick = collect_events(src, None, WATCHED, settings, now=src.now)
+    tick = collect_events(src, None, WATCHED, settings, now=fake(src).now)
     ids = [rid for _, rid in reported(tick.events)]
     assert ids and min(ids) >= 30 and max(ids) == 49
 
 
 def test_audit_missed_fire_times_fail_the_on_schedule_check_once() -> None:
-    src = source()
-    src.findings = [
-        Finding(
-            FindingKind.MISSED,
-            1,
-            "ns:ok",
-            expected=src.now - timedelta(minutes=5),
-            count=3,
-            message="3 fire times without a run",
-        ),
-        Finding(
-            FindingKind.MISSED, 3, "other", expected=src.now - timedelta(minutes=5), count=1, message="x"
-        ),
-    ]
+    fired = FakeClient(now=T0)  # 00:00: both jobs scheduled, "other" is not watched
+    fired.schedule(pgcron.JobSpec("ns:ok", "*/5 * * * *", "CALL ok()"))
+    fired.schedule(pgcron.JobSpec("ns:bad", "0 3 * * *", "CALL bad()"))  # no fire time in the window
+    fired.schedule(pgcron.JobSpec("other", "*/5 * * * *", "CALL other()"))
+    src = ClientRunSource(fired)
+    fired.advance(timedelta(minutes=19, seconds=30), fire=False)  # the scheduler misses 00:05, :10, :15
     settings = SensorSettings(audit_interval=timedelta(minutes=10), audit_late_after=timedelta(seconds=60))
-    t1 = collect_events(src, None, WATCHED, settings, now=src.now)
+    t1 = collect_events(src, None, WATCHED, settings, now=fired.now)
     evs = {(e.asset_key, e.passed) for e in t1.events if isinstance(e, dg.AssetCheckEvaluation)}
     assert evs == {(WATCHED["ns:ok"], False), (WATCHED["ns:bad"], True)}
     failed = next(e for e in t1.events if isinstance(e, dg.AssetCheckEvaluation) and not e.passed)
     assert failed.check_name == "pg_cron_on_schedule" and failed.metadata["dagster-pgcron/missed"].value == 3
     # within the interval: no second audit
-    t2 = collect_events(src, t1.cursor, WATCHED, settings, now=src.now + timedelta(minutes=1))
-    assert src.audits == 1 and not t2.audited
-    # next audit: the same old finding is not reported again
-    t3 = collect_events(src, t2.cursor, WATCHED, settings, now=src.now + timedelta(minutes=11))
+    t2 = collect_events(src, t1.cursor, WATCHED, settings, now=fired.now + timedelta(minutes=1))
+    assert fired.calls["audit"] == 1 and not t2.audited
+    # the scheduler is back (00:20, :25, :30 run); the next audit does not report the old misses again
+    fired.advance(timedelta(minutes=11))
+    t3 = collect_events(src, t2.cursor, WATCHED, settings, now=fired.now)
     assert t3.audited
     assert all(e.passed for e in t3.events if isinstance(e, dg.AssetCheckEvaluation))
 
@@ -171,8 +192,10 @@ def test_version_1_cursor_is_read_and_a_bare_run_cursor_sets_the_start() -> None
 
 def test_an_old_cursor_does_not_report_its_runs_again() -> None:
     src = source()
-    src.runs = [run(10, 1, S.RUNNING), run(11, 2, S.FAILED), run(12, 1, S.SUCCEEDED)]
+    run(src, 10, 1, S.RUNNING)
+    run(src, 11, 2, S.FAILED)
+    run(src, 12, 1, S.SUCCEEDED)
     old = SensorCursor.parse('{"v":1,"w":9,"done":[[11,12]],"jobs":{},"audit":null}')
-    src.finish(10, S.SUCCEEDED)
+    finish(src, 10, S.SUCCEEDED)
     tick = collect_events(src, old, WATCHED, NO_AUDIT)
     assert reported(tick.events) == [("AssetMaterialization", 10)]

@@ -31,6 +31,8 @@ from pgcron.errors import (
     WrongDatabase,
 )
 from pgcron.models import Attempt, Capabilities, Job, JobSpec, Run, RunHandle, RunStatus
+from pgcron.protocols import ClientProtocol
+from pgcron.protocols_async import AsyncClientProtocol
 from pgcron.schedule import Schedule
 
 __version__ = "0.1.0"
@@ -39,9 +41,11 @@ logging.getLogger("pgcron").addHandler(logging.NullHandler())
 
 __all__ = [
     "AsyncClient",
+    "AsyncClientProtocol",
     "Attempt",
     "Capabilities",
     "Client",
+    "ClientProtocol",
     "ConcurrencyConflict",
     "ConnectionFailed",
     "DevServerError",

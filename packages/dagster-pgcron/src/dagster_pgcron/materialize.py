@@ -98,7 +98,7 @@ class PushdownOutcome:
 
 
 def run_pushdown(
-    client: pgcron.Client,
+    client: pgcron.ClientProtocol,
     *,
     sql: str,
     base_key: str,
@@ -163,7 +163,7 @@ def _topological(keys: Sequence[dg.AssetKey], specs: Mapping[dg.AssetKey, dg.Ass
 
 def materialize_selected(
     context: dg.AssetExecutionContext,
-    client: pgcron.Client,
+    client: pgcron.ClientProtocol,
     *,
     run_timeout: float | None = None,
     wait_timeout: float | None = None,

@@ -3,6 +3,9 @@
 The resource holds only configuration (a DSN, usually ``dg.EnvVar("PGCRON_DSN")`` so the UI shows the
 variable's name, never the secret). Connections are opened per use: sensors get a fresh resource each tick,
 and a client's pushdown waiter owns a thread, so nothing long-lived is kept on the resource object.
+
+``PgCronResource.use_client(fake)`` makes every resource in the process hand out a given client instead —
+the seam for unit tests with ``pgcron.testing.FakeClient`` (docs/testing.md).
 """
 
 from __future__ import annotations
@@ -20,11 +23,15 @@ __all__ = ["PgCronResource"]
 
 logger = logging.getLogger(__name__)
 
+# The client PgCronResource.use_client installed (process-wide: Dagster copies resource objects).
+_substitute: pgcron.ClientProtocol | None = None
+
 
 class PgCronResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """Connection settings for the database where pg_cron lives (``cron.database_name``).
 
-    Use ``get_client()`` as a context manager to get a connected ``pgcron.Client``.
+    Use ``get_client()`` as a context manager to get a connected ``pgcron.Client``; in unit tests,
+    ``PgCronResource.use_client(pgcron.testing.FakeClient())`` hands out the fake instead.
     """
 
     dsn: str = Field(
@@ -57,9 +64,26 @@ class PgCronResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                 wait_timeout=self.wait_timeout_seconds,
             )
 
+    @staticmethod
     @contextmanager
-    def get_client(self) -> Iterator[pgcron.Client]:
-        """A connected ``pgcron.Client``, closed when the block ends."""
+    def use_client(client: pgcron.ClientProtocol) -> Iterator[None]:
+        """Until the block ends, every ``PgCronResource`` in this process hands out ``client`` instead of
+        connecting (it is not closed): for unit tests with ``pgcron.testing.FakeClient`` and an in-process
+        ``dg.materialize`` or a directly invoked sensor (docs/testing.md)."""
+        global _substitute
+        previous = _substitute
+        _substitute = client
+        try:
+            yield
+        finally:
+            _substitute = previous
+
+    @contextmanager
+    def get_client(self) -> Iterator[pgcron.ClientProtocol]:
+        """A connected ``pgcron.Client``, closed when the block ends (or the client of ``use_client``)."""
+        if _substitute is not None:
+            yield _substitute
+            return
         client = pgcron.Client.connect(self.dsn)
         try:
             yield client

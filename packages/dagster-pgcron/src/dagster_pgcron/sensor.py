@@ -57,9 +57,9 @@ class RunSource(Protocol):
 
 
 class ClientRunSource:
-    """``RunSource`` over a connected ``pgcron.Client`` (the run feed and the audit of the core)."""
+    """``RunSource`` over a pgcron client: the core's run feed and audit (a ``FakeClient`` in unit tests)."""
 
-    def __init__(self, client: pgcron.Client, job_prefix: str | None = None) -> None:
+    def __init__(self, client: pgcron.ClientProtocol, job_prefix: str | None = None) -> None:
         self.client = client
         self.job_prefix = job_prefix or None  # the audit reads only jobs with this name prefix
 
@@ -329,7 +329,7 @@ def build_pgcron_run_sensor(
 
 
 @contextmanager
-def _client_for(context: Any, resource_key: str) -> Iterator[pgcron.Client]:
+def _client_for(context: Any, resource_key: str) -> Iterator[pgcron.ClientProtocol]:
     resource: PgCronResource = getattr(context.resources, resource_key)
     with resource.get_client() as client:
         yield client
@@ -402,7 +402,7 @@ def build_pgcron_job_checks(
     return _checks
 
 
-def _latest_run_result(client: pgcron.Client, job: str, key: dg.AssetKey) -> dg.AssetCheckResult:
+def _latest_run_result(client: pgcron.ClientProtocol, job: str, key: dg.AssetKey) -> dg.AssetCheckResult:
     try:
         runs = client.runs(
             job=job,

@@ -5,6 +5,9 @@ password and schema (the database, which must be the one named by ``cron.databas
 options in the extras (``sslmode``, ``options``, ...). The sync ``Client`` serves operators and sensors;
 the ``AsyncClient`` serves triggers and is built without blocking the event loop (async connection lookup,
 async extras, psycopg's async connect).
+
+``PgCronHook.use_client(fake)`` makes every hook in the process hand out a given client instead — the seam
+for unit tests with ``pgcron.testing.FakeClient`` (docs/testing.md).
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ __all__ = ["PgCronHook"]
 logger = logging.getLogger(__name__)
 
 APPLICATION_NAME = "airflow-pgcron"
+
+# The clients PgCronHook.use_client installed (process-wide: triggers build their own hooks).
+_substitute: tuple[pgcron.ClientProtocol, pgcron.AsyncClientProtocol | None] | None = None
 
 
 def _libpq_keywords() -> frozenset[str]:
@@ -92,9 +98,28 @@ class PgCronHook(PostgresHook):
             database=self.database,
         )
 
+    @staticmethod
     @contextmanager
-    def get_client(self) -> Iterator[pgcron.Client]:
-        """A connected ``pgcron.Client``, closed when the block ends."""
+    def use_client(
+        client: pgcron.ClientProtocol, aclient: pgcron.AsyncClientProtocol | None = None
+    ) -> Iterator[None]:
+        """Until the block ends, every ``PgCronHook`` in this process hands out ``client`` (and ``aclient`` to
+        triggers) instead of connecting; they are not closed. For unit tests with
+        ``pgcron.testing.FakeClient``, whose ``aio`` view is the default ``aclient`` (docs/testing.md)."""
+        global _substitute
+        previous = _substitute
+        _substitute = (client, aclient if aclient is not None else getattr(client, "aio", None))
+        try:
+            yield
+        finally:
+            _substitute = previous
+
+    @contextmanager
+    def get_client(self) -> Iterator[pgcron.ClientProtocol]:
+        """A connected ``pgcron.Client``, closed when the block ends (or the client of ``use_client``)."""
+        if _substitute is not None:
+            yield _substitute[0]
+            return
         client = pgcron.Client.connect(self.get_conninfo())
         try:
             yield client
@@ -121,8 +146,17 @@ class PgCronHook(PostgresHook):
         )
 
     @asynccontextmanager
-    async def aget_client(self) -> AsyncIterator[pgcron.AsyncClient]:
-        """A connected ``pgcron.AsyncClient``, closed when the block ends (for triggers)."""
+    async def aget_client(self) -> AsyncIterator[pgcron.AsyncClientProtocol]:
+        """A connected ``pgcron.AsyncClient``, closed when the block ends (for triggers; or the async client
+        of ``use_client``)."""
+        if _substitute is not None:
+            if _substitute[1] is None:
+                raise pgcron.PgCronError(
+                    "PgCronHook.use_client() was given no async client, and a trigger asks for one: pass "
+                    "aclient= (e.g. fake.aio)"
+                )
+            yield _substitute[1]
+            return
         client = await pgcron.AsyncClient.connect(await self.aget_conninfo())
         try:
             yield client

@@ -17,7 +17,16 @@ from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator, Context, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
-from pgcron import KeyConflict, PgCronError, Run, RunHandle, RunStatus, RunTimeout, TooManyAttempts
+from pgcron import (
+    ClientProtocol,
+    KeyConflict,
+    PgCronError,
+    Run,
+    RunHandle,
+    RunStatus,
+    RunTimeout,
+    TooManyAttempts,
+)
 
 from pgcron_airflow._runs import base_key, failure_text, handle_to_xcom, run_to_xcom
 from pgcron_airflow.hooks.pgcron import PgCronHook
@@ -131,11 +140,11 @@ class PgCronOperator(BaseOperator):
             raise AirflowException(f"task {self.task_id}: {exc}") from exc
         return self._finish(run_to_xcom(run, key=handle.key))
 
-    def _wait(self, client: Any, handle: RunHandle) -> Run:
+    def _wait(self, client: ClientProtocol, handle: RunHandle) -> Run:
         waited = 0.0
         while True:
             try:
-                return client.wait(handle, timeout=self.poll_interval)  # type: ignore[no-any-return]
+                return client.wait(handle, timeout=self.poll_interval)
             except RunTimeout:
                 waited += self.poll_interval
                 self.log.info("pgcron submission %s still running after %.0f s", handle.key, waited)
@@ -186,7 +195,7 @@ class PgCronOperator(BaseOperator):
 
 
 def newest_submission(
-    client: Any, dag_id: str, task_id: str, run_id: str, map_index: int = -1
+    client: ClientProtocol, dag_id: str, task_id: str, run_id: str, map_index: int = -1
 ) -> RunHandle | None:
     """The newest submission of a task instance (for tools and tests that inspect what a task ran)."""
     found = client.latest_attempt(base_key(dag_id, task_id, run_id, map_index))

@@ -106,7 +106,7 @@ class PgCronRunTrigger(BaseTrigger):
 
 
 async def _job_verdict(
-    client: pgcron.AsyncClient, job: str | int, after: datetime, fail_fast: bool
+    client: pgcron.AsyncClientProtocol, job: str | int, after: datetime, fail_fast: bool
 ) -> tuple[str, pgcron.Run] | None:
     succeeded = await client.runs(job=job, status=RunStatus.SUCCEEDED, since=after, limit=1)
     latest = await client.runs(job=job, since=after, limit=1)
@@ -239,7 +239,7 @@ class PgCronJobSucceededTrigger(BaseEventTrigger):
                     after = page.runs[-1].runid
                 await asyncio.sleep(self.poll_interval)
 
-    async def _start_cursor(self, client: pgcron.AsyncClient) -> RunCursor:
+    async def _start_cursor(self, client: pgcron.AsyncClientProtocol) -> RunCursor:
         if self.after_runid is not None:
             return RunCursor(watermark=int(self.after_runid))
         saved = await self._saved_cursor()
