@@ -154,6 +154,13 @@ def _run_checks() -> Steps[list[Check]]:
         checks.append(_could_not_check("lanes", exc))
     else:
         checks.append(_lanes(lanes, settings, scope))
+    if facts["has_engine_schema"] and (engine_version or 0) >= ADMISSION_MIGRATION:
+        try:
+            admission = (yield step("doctor_admission"))[0]
+        except _DB_ERRORS as exc:
+            checks.append(_could_not_check("slots", exc))
+        else:
+            checks.append(_slots(admission, settings))
     try:
         checks.extend((yield from _history(facts, scope)))
     except _DB_ERRORS as exc:
@@ -506,6 +513,39 @@ def _lanes(rows: Sequence[Mapping[str, Any]], settings: Mapping[str, str], scope
         f"{warning} ({where}; {scope})",
         "pgcron lane start --workers N / pgcron lane stop, or raise cron.max_running_jobs",
     )
+
+
+ADMISSION_MIGRATION = 7  # 0007_admission.sql: the pushdown budget (docs/adr/0010-slot-admission.md)
+
+
+def _slots(row: Mapping[str, Any], settings: Mapping[str, str]) -> Check:
+    """How cron.max_running_jobs is shared: the reserve for scheduled jobs, lane workers, the pushdown budget
+    (ADR 0010). WARN when the engine's assumed cap differs from the real setting, or nothing is left for
+    pushdown beside lanes and the reserve (the budget's floor of one then eats into the reserve)."""
+    cap, reserve, lanes = int(row["slot_cap"]), int(row["slot_reserve"]), int(row["lane_workers"])
+    budget, in_flight, queued = int(row["budget"]), int(row["in_flight"]), int(row["queued"])
+    detail = (
+        f"cron.max_running_jobs {cap}: {reserve} reserved for scheduled jobs, {lanes} lane worker(s), "
+        f"pushdown budget {budget} ({in_flight} in flight, {queued} queued)"
+    )
+    real = settings.get("cron.max_running_jobs")
+    if real is not None and int(real) != cap:
+        return Check(
+            "slots",
+            Status.WARN,
+            f"{detail}; the engine assumes {cap} but cron.max_running_jobs is {real}",
+            "as the engine owner, set pgcron.config max_running_jobs to 'auto' or to " + real,
+        )
+    if cap - reserve - lanes < 1:
+        return Check(
+            "slots",
+            Status.WARN,
+            f"{detail}; lanes and the reserve leave no slot for pushdown: each pushdown job takes a reserved "
+            "one",
+            "fewer lane workers (pgcron lane start --workers N), a smaller pushdown_slot_reserve, "
+            "or raise cron.max_running_jobs (restart)",
+        )
+    return Check("slots", Status.PASS, detail)
 
 
 def _max_running_jobs(facts: Mapping[str, Any], settings: Mapping[str, str], privileged: bool) -> Check:

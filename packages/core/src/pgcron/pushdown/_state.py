@@ -25,7 +25,7 @@ from typing import Any
 from pgcron import runstate
 from pgcron.models import Run, RunHandle, RunStatus
 
-__all__ = ["SubmissionState", "facts", "normalize_message", "to_handle", "to_run", "verdict"]
+__all__ = ["SubmissionState", "facts", "is_queued", "normalize_message", "to_handle", "to_run", "verdict"]
 
 RECORD_GRACE_S = runstate.RECORD_GRACE_S
 
@@ -95,6 +95,18 @@ class SubmissionState:
             via=row.get("via") or "job",
             lane_worker=row.get("lane_worker"),
         )
+
+
+def is_queued(s: SubmissionState) -> bool:
+    """Waiting for a pg_cron slot (migration 0007): neither a job nor a lane yet. Its waiters admit it."""
+    return (
+        s.via == "job"
+        and s.jobid is None
+        and not s.top_level
+        and s.claimed_at is None
+        and s.finished_at is None
+        and s.outcome is None
+    )
 
 
 def normalize_message(raw: str | None, *, command: str | None = None) -> str | None:

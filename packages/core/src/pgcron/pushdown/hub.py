@@ -31,7 +31,7 @@ from pgcron import runstate
 from pgcron._shared import SharedTarget
 from pgcron._shared_async import AsyncSharedTarget
 from pgcron.errors import PgCronError
-from pgcron.pushdown._state import SubmissionState, verdict
+from pgcron.pushdown._state import SubmissionState, is_queued, verdict
 from pgcron.sql import get_query
 
 __all__ = ["AsyncWaiterHub", "ConnectFactory", "WaiterHub"]
@@ -45,6 +45,9 @@ SAFETY_POLL_S = 5.0  # with the trigger: only to cover notifications missed duri
 POLL_MIN_S = 0.05  # without the trigger: backoff from 50 ms ...
 POLL_MAX_S = 1.0  # ... to one query per second for all waiters together
 RECONNECT_MAX_S = 5.0
+# While a wait is queued for a pg_cron slot (migration 0007): how often to try to admit it. A run of this role
+# that ends wakes the hub at once; a slot freed by another role's run is only seen by this poll.
+ADMIT_POLL_S = 0.25
 
 
 class AsyncWaiterHub:
@@ -65,6 +68,7 @@ class AsyncWaiterHub:
         self._last_full = 0.0  # monotonic time of the last pass over every wait
         self._dirty: set[int] = set()  # waits a notification or a registration named since the last pass
         self._settling: set[int] = set()  # waits whose run row ended while its backend still exits
+        self._queued: set[int] = set()  # waits whose submission waits for a pg_cron slot (admitted by us)
         # Counters for the benchmark and for tests ("one query for all waiters").
         self.state_queries = 0
         self.notifications = 0
@@ -175,8 +179,11 @@ class AsyncWaiterHub:
                 ids = [sid for sid in self._waiters if sid in self._dirty or sid in self._settling]
             self._dirty.clear()
             try:
+                if self._queued:
+                    await self._admit()
                 if ids:
-                    self._settling = await self._check(ids)
+                    self._settling, queued = await self._check(ids)
+                    self._queued = (self._queued - set(ids)) | queued
                 reconnect_s = 0.1
             except (psycopg.Error, PgCronError) as exc:  # PgCronError: ConnectionFailed while reconnecting
                 log.warning("pushdown waiter query failed (%s); retrying in %.1f s", exc, reconnect_s)
@@ -193,16 +200,34 @@ class AsyncWaiterHub:
             else:
                 delay = self._poll_s
                 self._poll_s = min(self._poll_s * 1.5, POLL_MAX_S)
+            if self._queued:
+                delay = min(delay, ADMIT_POLL_S)
             # a timeout here is the safety poll: every SAFETY_POLL_S, settling or not (the loop's top)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
             self._wake.clear()
 
-    async def _check(self, ids: list[int]) -> set[int]:
-        """Resolve the finished waits among ``ids`` with one query; returns the ids about to finish."""
+    async def _admit(self) -> None:
+        """Give this role's queued submissions their jobs while slots allow (one statement); the waits of
+        those admitted here hear their jobs' notices from now on."""
+        for row in await self.execute(get_query("pushdown_admit"), {}):
+            sid = row["submission_id"]
+            self._queued.discard(sid)
+            if sid in self._waiters:
+                self._jobids[row["jobid"]] = sid
+        self._queued &= set(self._waiters)
+
+    async def _check(self, ids: list[int]) -> tuple[set[int], set[int]]:
+        """Resolve the finished waits among ``ids`` with one query; returns the ids about to finish and the
+        ids still queued for a slot."""
         states = await self.fetch(ids)
         settling: set[int] = set()
+        queued: set[int] = set()
         for sid, state in states.items():
+            if state.jobid is not None:
+                self._jobids[state.jobid] = sid  # admitted since the wait began: its job's notices count
+            if is_queued(state):
+                queued.add(sid)
             status, _ = verdict(state)
             if runstate.is_settling(status, state.raw_status):
                 settling.add(sid)
@@ -215,7 +240,7 @@ class AsyncWaiterHub:
                 for fut in self._waiters.get(sid, []):
                     if not fut.done():
                         fut.set_exception(LookupError(f"submission {sid} is not visible any more"))
-        return settling
+        return settling, queued
 
     async def _listen(self) -> None:
         backoff = 0.1
@@ -255,6 +280,11 @@ class AsyncWaiterHub:
     def _note(self, payload: str) -> bool:
         """Mark the waits a notification is about; True when it may end one of them."""
         if not _relevant(payload, self._jobids):
+            if self._queued and _relevant(payload, {}):
+                # The end of a job we do not know: a queued wait may have been admitted by another session of
+                # this role (its submit admits the oldest first), so look at the queued ones again.
+                self._dirty |= self._queued
+                return True
             return False
         target = _target_of(payload, self._jobids)
         if target is None:
@@ -285,6 +315,7 @@ class WaiterHub:
         self._listen_conn: psycopg.Connection[Any] | None = None
         self._listen_backoff = 0.0
         self._poll_s = POLL_MIN_S
+        self._queued = False  # some wait's submission waits for a pg_cron slot: the leader admits it
         self._closed = False
         self.state_queries = 0
         self.notifications = 0
@@ -339,7 +370,8 @@ class WaiterHub:
                 self._jobids[jobid] = submission_id
             self._poll_s = POLL_MIN_S
         try:
-            self._check([submission_id])
+            if self._check([submission_id])[1]:
+                self._queued = True  # the leader admits it (or this wait, when it leads)
             while True:
                 with self._cond:
                     result = self._results.get(submission_id)
@@ -353,9 +385,21 @@ class WaiterHub:
                     if remaining is not None and remaining <= 0:
                         raise TimeoutError
                     if self._leader:
-                        self._cond.wait(SAFETY_POLL_S if remaining is None else min(remaining, SAFETY_POLL_S))
-                        continue
-                    self._leader = True
+                        if not self._queued:
+                            self._cond.wait(_slice(remaining, SAFETY_POLL_S))
+                            continue
+                        # Queued for a slot while the leader may be blocked on the listener: admit and look
+                        # for ourselves at the admission pace.
+                        self._cond.wait(_slice(remaining, ADMIT_POLL_S))
+                        follow = True
+                    else:
+                        self._leader = True
+                        follow = False
+                if follow:
+                    with contextlib.suppress(psycopg.Error, PgCronError):
+                        self.execute(get_query("pushdown_admit"), {})
+                        self._queued = self._check([submission_id])[1] or self._queued
+                    continue
                 try:
                     self._lead(remaining)
                 finally:
@@ -382,23 +426,28 @@ class WaiterHub:
         self._drop_listener()
 
     # -- internals ------------------------------------------------------------------------------------------
-    def _check(self, ids: list[int]) -> bool:
-        """One state query for ``ids``; publishes finished runs. True when some run is about to finish."""
+    def _check(self, ids: list[int]) -> tuple[bool, bool]:
+        """One state query for ``ids``; publishes finished runs. Returns whether some run is about to finish
+        and whether some submission is still queued for a pg_cron slot."""
         states = self.fetch(ids)
         settling = False
+        queued = False
         with self._cond:
             for sid in ids:
                 state = states.get(sid)
                 if state is None:  # deleted, or hidden from this role by row-level security
                     self._results[sid] = LookupError(f"submission {sid} is not visible any more")
                     continue
+                if state.jobid is not None:
+                    self._jobids[state.jobid] = sid  # admitted since the wait began: its job's notices count
+                queued = queued or is_queued(state)
                 status, _ = verdict(state)
                 if runstate.is_settling(status, state.raw_status):
                     settling = True
                 if status.is_terminal:
                     self._results[sid] = state
             self._cond.notify_all()
-        return settling
+        return settling, queued
 
     def _lead(self, remaining: float | None) -> None:
         with self._cond:
@@ -406,7 +455,9 @@ class WaiterHub:
         if not ids:
             return
         try:
-            settling = self._check(ids)
+            if self._queued:
+                self.execute(get_query("pushdown_admit"), {})
+            settling, self._queued = self._check(ids)
         except (psycopg.Error, PgCronError) as exc:
             log.warning("pushdown waiter query failed (%s); retrying", exc)
             time.sleep(min(RECONNECT_MAX_S, 0.5 if remaining is None else max(remaining, 0.0), 0.5))
@@ -421,6 +472,8 @@ class WaiterHub:
         else:
             delay = self._poll_s
             self._poll_s = min(self._poll_s * 1.5, POLL_MAX_S)
+        if self._queued:
+            delay = min(delay, ADMIT_POLL_S)
         if remaining is not None:
             delay = min(delay, max(remaining, 0.0))
         conn = self._listen_conn
@@ -460,6 +513,10 @@ class WaiterHub:
         if conn is not None:
             with contextlib.suppress(Exception):
                 conn.close()
+
+
+def _slice(remaining: float | None, cap: float) -> float:
+    return cap if remaining is None else min(remaining, cap)
 
 
 def _target_of(payload: str, jobids: dict[int, int]) -> int | None:

@@ -103,3 +103,8 @@ SELECT pg_catalog.count(*) AS stuck
   FROM cron.job_run_details d
  WHERE d.status NOT IN ('succeeded', 'failed')
    AND coalesce(d.start_time, '-infinity') < %(launcher_start)s::timestamptz;
+
+-- name: doctor_admission
+-- How cron.max_running_jobs is shared between scheduled jobs, lanes and pushdown (migration 0007): counts only.
+SELECT slot_cap, slot_reserve, lane_workers, budget, in_flight, queued, queued_own
+  FROM pgcron.admission_status()

@@ -60,6 +60,10 @@ SELECT DISTINCT ON (s.id)
           (s.top_level OR d.job_pid IS NOT NULL) DESC NULLS LAST,   -- the run of the claiming pid first
           CASE WHEN s.top_level OR d.job_pid IS NOT NULL THEN -d.runid ELSE d.runid END NULLS LAST
 
+-- name: pushdown_admit
+-- Give this role's queued submissions their jobs while pg_cron has slots for them (migration 0007).
+SELECT submission_id, jobid FROM pgcron.admit_queued()
+
 -- name: pushdown_attach
 -- Find the caller's own submission by its key (keys are scoped per submitting role since migration 0004).
 SELECT id FROM pgcron.submission WHERE submitted_by = current_user AND key = %(key)s
