@@ -173,7 +173,7 @@ def private_dsn(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(600)  # bgw: 5 slots, a pushdown budget of 3 (ADR 0010): measured 241 s; libpq (32 slots): 26 s
+@pytest.mark.timeout(600)  # bgw, 5 slots, budget 3 (ADR 0010): measured 241 s; libpq, 32 slots: 26 s
 async def test_500_submissions_at_once(private_dsn: str, token: str) -> None:
     """With pg_cron's default cron.max_running_jobs: all complete, none lost, none duplicated."""
     n = 500
