@@ -525,9 +525,15 @@ def test_jobs_operator_reads_a_jobs_file_relative_to_the_dag(tmp_path: Any) -> N
     with DAG("deploy", schedule=None) as dag:
         op = PgCronJobsOperator(task_id="deploy", jobs_file="jobs.toml")
     dag.fileloc = str(dag_file)
-    namespace, specs = op._declared()
+    namespace, specs, lane_workers = op._declared()
     assert namespace == "shop"
     assert {"expire-reservations", "purge-events", "refresh-daily-sales"} <= {s.name for s in specs}
+    assert lane_workers is None  # no [lanes]: the operator's apply leaves lanes alone
+    (tmp_path / "lanes.toml").write_text((root / "lanes.toml").read_text())
+    with DAG("deploy_lanes", schedule=None) as lanes_dag:
+        with_lanes = PgCronJobsOperator(task_id="deploy", jobs_file="lanes.toml")
+    lanes_dag.fileloc = str(dag_file)
+    assert with_lanes._declared()[2] == 2  # examples/lanes.toml: [lanes] workers = 2, planned with the jobs
     wrong = PgCronJobsOperator(task_id="deploy2", jobs_file=str(tmp_path / "jobs.toml"), namespace="billing")
     with pytest.raises(AirflowFailException, match="does not match the file's namespace"):
         wrong._declared()

@@ -82,7 +82,9 @@ def build_apply_job(
         dry_run = bool(context.op_config["dry_run"])
         prune_now = bool(context.op_config.get("prune", prune))
         with resource.get_client() as client:
-            plan = client.plan(specs, namespace=namespace, prune=prune_now)
+            plan = client.plan(
+                specs, namespace=namespace, prune=prune_now, lane_workers=jobs_file.lane_workers
+            )
             summary = plan.summary()
             context.log.info("plan for namespace %s: %s", namespace, summary)
             for change in plan.changes:

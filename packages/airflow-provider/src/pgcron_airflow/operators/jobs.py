@@ -83,10 +83,11 @@ class PgCronJobsOperator(BaseOperator):
         self.plan_only = plan_only
         self.postgres_conn_id = postgres_conn_id
 
-    def _declared(self) -> tuple[str, list[JobSpec]]:
+    def _declared(self) -> tuple[str, list[JobSpec], int | None]:
+        """The namespace, the job specs and the jobs file's ``[lanes] workers`` (None: leave lanes alone)."""
         if self.specs is not None:
             assert self.namespace is not None
-            return self.namespace, [_spec(s) for s in self.specs]
+            return self.namespace, [_spec(s) for s in self.specs], None
         path = Path(str(self.jobs_file))
         if not path.is_absolute() and self.has_dag() and self.dag.fileloc:
             path = Path(self.dag.fileloc).parent / path
@@ -96,7 +97,7 @@ class PgCronJobsOperator(BaseOperator):
                 f"namespace={self.namespace!r} does not match the file's namespace {jobs.namespace!r}; "
                 "drop namespace= or fix the file"
             )
-        return jobs.namespace, desired_specs(jobs)
+        return jobs.namespace, desired_specs(jobs), jobs.lane_workers
 
     def _log_plan(self, plan: Plan) -> None:
         self.log.info(
@@ -119,9 +120,9 @@ class PgCronJobsOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         try:
-            namespace, specs = self._declared()
+            namespace, specs, lane_workers = self._declared()
             with PgCronHook(postgres_conn_id=self.postgres_conn_id).get_client() as client:
-                plan = client.plan(specs, namespace=namespace, prune=self.prune)
+                plan = client.plan(specs, namespace=namespace, prune=self.prune, lane_workers=lane_workers)
                 self._log_plan(plan)
                 if self.plan_only or not plan.pending:
                     return {"plan": _jsonable(plan), "applied": False, "jobids": {}}
