@@ -21,7 +21,6 @@ from pathlib import Path
 import pgcron
 import psycopg
 from pgcron import dev
-from pgcron.grants import grant_role
 from pgcron.schema import install
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
@@ -75,7 +74,8 @@ def bench(flavour: str, runs: int) -> list[dict[str, object]]:
         install(state.dsn)
         with psycopg.connect(state.dsn, autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(APP)))
-            app_ok = grant_role(conn, APP).ok
+        with pgcron.Client.connect(state.dsn) as client:
+            app_ok = client.grant_role(APP).ok
         rows: list[dict[str, object]] = []
         for role, dsn, tidy in (
             (state.admin_role, state.dsn, False),

@@ -2,8 +2,9 @@
 as ordinary app roles it creates — never as a superuser (the provider's superuser DSN is used only to look).
 
 ``managed`` is the plugin's ``pgcron_managed`` server with the engine installed by the customer's admin, two
-app roles (``app_a``, ``app_b``) created by that admin and given pgcron's privileges with ``grant_role`` (what
-``pgcron schema grant`` runs), and ``CREATE`` on the public schema so their SQL has somewhere to write.
+app roles (``app_a``, ``app_b``) created by that admin and given pgcron's privileges with
+``Client.grant_role`` (what ``pgcron schema grant`` runs), and ``CREATE`` on the public schema so their SQL
+has somewhere to write.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from pgcron.grants import GrantResult, grant_role
+from pgcron import Client
+from pgcron.grants import GrantResult
 from pgcron.schema import SchemaStatus, install
 from pgcron.testing.plugin import ManagedServer
 from psycopg import sql
@@ -82,10 +84,10 @@ def eventually(check: Callable[[], Any], *, timeout: float = 30.0, every: float 
 def managed(pgcron_managed: ManagedServer) -> Iterator[Managed]:
     status = install(pgcron_managed.dsn)
     grants: dict[str, GrantResult] = {}
-    with connect(pgcron_managed.dsn) as conn:
+    with connect(pgcron_managed.dsn) as conn, Client.connect(pgcron_managed.dsn) as client:
         for role in APP_ROLES:
             if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None:
                 conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
             conn.execute(sql.SQL("GRANT CREATE ON SCHEMA public TO {}").format(sql.Identifier(role)))
-            grants[role] = grant_role(conn, role)
+            grants[role] = client.grant_role(role)
     yield Managed(pgcron_managed, status, grants)

@@ -3,7 +3,8 @@
 """The one database seam (async source; ``_db.py`` is generated from it by tools/async_to_sync.py).
 
 It connects (a DSN, a psycopg connection or a psycopg_pool pool), runs named queries from
-``pgcron/sql/queries`` with bound parameters, and translates psycopg errors into ``pgcron.errors``.
+``pgcron/sql/queries`` with bound parameters (and the few statements that need identifiers, composed with
+``psycopg.sql``), and translates psycopg errors into ``pgcron.errors``.
 Nothing else in the engine talks to psycopg directly.
 """
 
@@ -15,6 +16,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 from pgcron._client_base import translate_error
@@ -211,5 +213,15 @@ class Database:
             try:
                 with conn.transaction():
                     conn.execute(sql_text)
+            except psycopg.Error as exc:
+                raise translate_error(exc, role=conn.info.user) from exc
+
+    def execute_composed(self, statement: sql.Composed) -> None:
+        """Run one statement composed with ``psycopg.sql`` (identifiers, such as the role of ``GRANT … TO``,
+        that a named query cannot bind), in its own transaction or the caller's savepoint."""
+        with self.connection() as conn:
+            try:
+                with conn.transaction():
+                    conn.execute(statement)
             except psycopg.Error as exc:
                 raise translate_error(exc, role=conn.info.user) from exc

@@ -1,7 +1,8 @@
 """The one database seam (async source; ``_db.py`` is generated from it by tools/async_to_sync.py).
 
 It connects (a DSN, a psycopg connection or a psycopg_pool pool), runs named queries from
-``pgcron/sql/queries`` with bound parameters, and translates psycopg errors into ``pgcron.errors``.
+``pgcron/sql/queries`` with bound parameters (and the few statements that need identifiers, composed with
+``psycopg.sql``), and translates psycopg errors into ``pgcron.errors``.
 Nothing else in the engine talks to psycopg directly.
 """
 
@@ -15,6 +16,7 @@ from contextvars import ContextVar
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -227,5 +229,15 @@ class AsyncDatabase:
             try:
                 async with conn.transaction():
                     await conn.execute(sql_text)  # a trusted package file, never user input
+            except psycopg.Error as exc:
+                raise translate_error(exc, role=conn.info.user) from exc
+
+    async def execute_composed(self, statement: sql.Composed) -> None:
+        """Run one statement composed with ``psycopg.sql`` (identifiers, such as the role of ``GRANT … TO``,
+        that a named query cannot bind), in its own transaction or the caller's savepoint."""
+        async with self.connection() as conn:
+            try:
+                async with conn.transaction():
+                    await conn.execute(statement)
             except psycopg.Error as exc:
                 raise translate_error(exc, role=conn.info.user) from exc

@@ -20,6 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 from pgcron import _client_base as base
 from pgcron import audit as _audit
 from pgcron import doctor as _doctor
+from pgcron import grants as _grants
 from pgcron import history as _history
 from pgcron import lanes as _lanes
 from pgcron import plan as _plan
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 
     from pgcron.audit import AuditReport
     from pgcron.doctor import Check
+    from pgcron.grants import GrantResult
     from pgcron.history import IndexStatus, PurgeResult
     from pgcron.plan import ApplyResult, Plan
     from pgcron.pushdown import AsyncPushdown
@@ -355,6 +357,18 @@ class AsyncClient:
                 return await drive(_doctor.doctor_steps(), self._db.fetch_all)
         except PgCronError as exc:
             return _doctor.could_not_connect(exc)
+
+    async def grant_role(self, role: str, *, dry_run: bool = False) -> GrantResult:
+        """Grant ``role`` what it needs to push down and to apply its own namespace (``pgcron schema grant``),
+        as this client's role, in one transaction: ``USAGE`` on schemas ``cron`` and ``pgcron``, ``CONNECT``,
+        and ``EXECUTE`` on ``cron.schedule_in_database`` / ``cron.alter_job`` where this role can pass it on.
+
+        Every statement comes back with what the role holds afterwards (PostgreSQL only warns when a GRANT
+        grants nothing); ``dry_run`` runs none of them. Raises ``UnknownRole`` when ``role`` does not exist.
+        """
+        async with self._db.transaction():
+            steps = _grants.grant_steps(role, dry_run=dry_run)
+            return await drive(steps, self._db.fetch_all, self._db.execute_composed)
 
     # ------------------------------------------------------------------ runs
 

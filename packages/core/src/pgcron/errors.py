@@ -90,6 +90,10 @@ class UnknownDatabase(WrongDatabase):
     name (see \\l in psql), or omit database= to run in pg_cron's own database."""
 
 
+class UnknownRole(PgCronError, ValueError):
+    """The role to grant to does not exist. Create it first (CREATE ROLE … LOGIN)."""
+
+
 class ConcurrencyConflict(PgCronError):
     """Another session held what this operation needed (a lock wait timed out, a deadlock, a serialization
     failure). Nothing was changed: retry."""

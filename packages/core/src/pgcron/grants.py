@@ -9,6 +9,10 @@ Cloud SQL and Azure give their admin role that; Neon gives nothing it can pass o
 PostgreSQL answers a GRANT the grantor cannot give with a WARNING ("no privileges were granted"), not an
 error: every statement is checked afterwards with ``has_*_privilege`` as the role, so the result says what the
 role really holds.
+
+``grant_steps`` is the routine (sans-I/O, ``pgcron._steps``): the read-only checks are named queries
+(``sql/queries/grants.sql``), the GRANTs are composed with ``psycopg.sql.Identifier``. ``Client.grant_role``
+and ``AsyncClient.grant_role`` drive it in one transaction.
 """
 
 from __future__ import annotations
@@ -17,22 +21,17 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
 from psycopg import sql
 
-from pgcron._client_base import translate_error
-from pgcron.errors import PgCronError
+from pgcron._steps import Steps, statement, step
+from pgcron.errors import UnknownRole
 
-__all__ = ["Grant", "GrantResult", "grant_role"]
+__all__ = ["Grant", "GrantResult", "grant_steps"]
 
 logger = logging.getLogger(__name__)
 
 _SCHEDULE_IN_DB = "cron.schedule_in_database(text,text,text,text,text,boolean)"
 _ALTER_JOB = "cron.alter_job(bigint,text,text,text,text,boolean)"
-
-
-class UnknownRole(PgCronError, ValueError):
-    """The role to grant to does not exist."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,124 +76,98 @@ class GrantResult:
         }
 
 
-def _one(conn: psycopg.Connection[Any], query: sql.SQL, params: tuple[Any, ...] = ()) -> Any:
-    row = conn.execute(query, params).fetchone()
-    return None if row is None else row[0]
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    statement: sql.Composed
+    held: str  # the column of ``grant_held`` that says whether the role holds it
+    what: str
+    required: bool
+    can: bool  # the grantor can give it (else the statement is skipped, with ``cannot`` as the note)
+    cannot: str = ""
 
 
-def _schema_held(conn: psycopg.Connection[Any], role: str, schema: str) -> bool:
-    return bool(
-        _one(
-            conn,
-            sql.SQL("SELECT to_regnamespace(%s) IS NOT NULL AND has_schema_privilege(%s, %s, 'USAGE')"),
-            (schema, role, schema),
-        )
-    )
-
-
-def _function_held(conn: psycopg.Connection[Any], role: str, signature: str, option: bool = False) -> bool:
-    privilege = "EXECUTE WITH GRANT OPTION" if option else "EXECUTE"
-    return bool(
-        _one(
-            conn,
-            sql.SQL(
-                "SELECT to_regprocedure(%s) IS NOT NULL AND has_function_privilege(%s, %s::regprocedure, %s)"
-            ),
-            (signature, role, signature, privilege),
-        )
-    )
-
-
-def grant_role(conn: psycopg.Connection[Any], role: str, *, dry_run: bool = False) -> GrantResult:
-    """Grant ``role`` what pgcron needs, as the connected role; returns every statement and its effect."""
-    try:
-        with conn.transaction():
-            return _grant(conn, role, dry_run)
-    except psycopg.Error as exc:
-        raise translate_error(exc, role=conn.info.user) from exc
-
-
-def _grant(conn: psycopg.Connection[Any], role: str, dry_run: bool) -> GrantResult:
-    if not _one(
-        conn, sql.SQL("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = %s)"), (role,)
-    ):
-        raise UnknownRole(f"role {role!r} does not exist: create it first (CREATE ROLE … LOGIN)", role=role)
-    grantor = str(_one(conn, sql.SQL("SELECT current_user")))
+def _planned(role: str, facts: dict[str, Any]) -> list[_Planned]:
     target = sql.Identifier(role)
-    results: list[Grant] = []
-
-    def run(statement: sql.Composed, what: str, required: bool, can: bool, held: Any, cannot: str) -> None:
-        text = statement.as_string(conn)
-        ran = False
-        note = ""
-        if not can:
-            note = cannot
-        elif not dry_run:
-            conn.execute(statement)
-            ran = True
-        results.append(Grant(text, what, required, ran, bool(held()), note))
-
-    database = str(_one(conn, sql.SQL("SELECT current_database()")))
-    run(
-        sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(database), target),
-        "connect to the database the jobs run in",
-        True,
-        True,
-        lambda: _one(
-            conn, sql.SQL("SELECT has_database_privilege(%s, current_database(), 'CONNECT')"), (role,)
-        ),
-        "",
-    )
+    grantor = str(facts["grantor"])
+    planned = [
+        _Planned(
+            sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(facts["database"]), target),
+            "connect",
+            "connect to the database the jobs run in",
+            True,
+            True,
+        )
+    ]
     for schema, what in (
         ("cron", "schedule its own jobs (cron.schedule, cron.unschedule) and read its own runs"),
         ("pgcron", "push down (pgcron.submit) and record its applied jobs"),
     ):
-        exists = bool(_one(conn, sql.SQL("SELECT to_regnamespace(%s) IS NOT NULL"), (schema,)))
-        run(
-            sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(schema), target),
-            what,
-            True,
-            exists,
-            lambda schema=schema: _schema_held(conn, role, schema),
-            f"schema {schema} does not exist"
-            + (": install the engine first (`pgcron schema install`)" if schema == "pgcron" else ""),
+        planned.append(
+            _Planned(
+                sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(schema), target),
+                schema,
+                what,
+                True,
+                bool(facts[f"{schema}_exists"]),
+                f"schema {schema} does not exist"
+                + (": install the engine first (`pgcron schema install`)" if schema == "pgcron" else ""),
+            )
         )
-    for signature, what in (
-        (_SCHEDULE_IN_DB, "push down to another database; create jobs inactive (jobs as code)"),
-        (_ALTER_JOB, "change a job's database or active flag in place (jobs as code)"),
+    for signature, held, what in (
+        (
+            _SCHEDULE_IN_DB,
+            "schedule_in_database",
+            "push down to another database; create jobs inactive (jobs as code)",
+        ),
+        (_ALTER_JOB, "alter_job", "change a job's database or active flag in place (jobs as code)"),
     ):
-        can = _function_held(conn, grantor, signature, option=True)
-        run(
-            sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(sql.SQL(signature), target),
-            what,
-            False,
-            can,
-            lambda signature=signature: _function_held(conn, role, signature),
-            f"{grantor} does not hold EXECUTE on {signature.split('(')[0]} with the grant option "
-            "(the provider decides; see docs/managed-postgres.md)",
+        planned.append(
+            _Planned(
+                # The signature is this module's constant, never input: SQL() is right for it.
+                sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(sql.SQL(signature), target),
+                held,
+                what,
+                False,
+                bool(facts[f"grantor_{held}"]),
+                f"{grantor} does not hold EXECUTE on {signature.split('(')[0]} with the grant option "
+                "(the provider decides; see docs/managed-postgres.md)",
+            )
         )
-    cron_owner = _one(
-        conn, sql.SQL("SELECT nspowner::regrole::text FROM pg_catalog.pg_namespace WHERE nspname = 'cron'")
-    )
-    # PostgreSQL only warns when the grantor lacks the grant option (USAGE on a provider-owned cron schema).
-    final = [
-        g
-        if g.held or not g.ran
-        else Grant(
-            g.statement,
-            g.what,
-            g.required,
-            g.ran,
-            g.held,
-            f"ran, but granted nothing: {grantor} cannot pass this privilege on (no grant option)"
-            + (
+    return planned
+
+
+def grant_steps(role: str, *, dry_run: bool = False) -> Steps[GrantResult]:
+    """Grant ``role`` what pgcron needs, as the connected role; returns every statement and its effect.
+
+    Raises ``UnknownRole`` when ``role`` does not exist. Run it in one transaction (``Client.grant_role``).
+    """
+    params = {"role": role, "schedule_in_database": _SCHEDULE_IN_DB, "alter_job": _ALTER_JOB}
+    facts = (yield step("grant_facts", params))[0]
+    if not facts["role_exists"]:
+        raise UnknownRole(f"role {role!r} does not exist: create it first (CREATE ROLE … LOGIN)", role=role)
+    grantor = str(facts["grantor"])
+    planned = _planned(role, facts)
+    for grant in planned:
+        if grant.can and not dry_run:
+            yield statement(grant.statement)
+    held = (yield step("grant_held", params))[0]
+    cron_owner = facts["cron_owner"]
+    grants: list[Grant] = []
+    for grant in planned:
+        ran = grant.can and not dry_run
+        holds = bool(held[grant.held])
+        note = "" if grant.can else grant.cannot
+        if ran and not holds:
+            # PostgreSQL only warns when the grantor lacks the grant option (USAGE on a provider-owned cron
+            # schema).
+            note = f"ran, but granted nothing: {grantor} cannot pass this privilege on (no grant option)" + (
                 f"; schema cron belongs to {cron_owner}, so only roles it grants may schedule (on Neon only "
                 "neondb_owner: run pgcron as that role, neon#12891)"
-                if '"cron"' in g.statement and cron_owner
+                if grant.held == "cron" and cron_owner
                 else ""
-            ),
-        )
-        for g in results
-    ]
-    logger.info("granted pgcron's privileges to %s (as %s)", role, grantor)
-    return GrantResult(role=role, grantor=grantor, grants=tuple(final))
+            )
+        text = grant.statement.as_string(None)
+        grants.append(Grant(text, grant.what, grant.required, ran, holds, note))
+    if not dry_run:
+        logger.info("granted pgcron's privileges to %s (as %s)", role, grantor)
+    return GrantResult(role=role, grantor=grantor, grants=tuple(grants))

@@ -40,17 +40,6 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON i
 
 
 @contextmanager
-def connect(dsn: str) -> Iterator[psycopg.Connection[Any]]:
-    """An autocommit connection for one CLI command; connection errors become ``ConnectionFailed``."""
-    try:
-        conn = psycopg.connect(dsn, autocommit=True, application_name="pgcron-cli")
-    except psycopg.Error as exc:
-        raise ConnectionFailed(f"could not connect: {exc}".strip()) from exc
-    with conn:
-        yield conn
-
-
-@contextmanager
 def open_client(dsn: str) -> Iterator[Client]:
     """A ``Client`` for one CLI command; connection errors become ``ConnectionFailed``."""
     try:

@@ -81,11 +81,10 @@ def grant_command(role: str, dsn: str, dry_run: bool, as_json: bool) -> None:
     Run it as the engine's installer (a provider's admin role on managed PostgreSQL). Exit 1 when ROLE
     still lacks something it needs (e.g. Neon, where the cron schema's USAGE cannot be passed on).
     """
-    from pgcron.cli.plan import connect
-    from pgcron.grants import grant_role
+    from pgcron.cli.plan import open_client
 
-    with handle_errors(as_json), connect(dsn) as conn:
-        result = grant_role(conn, role, dry_run=dry_run)
+    with handle_errors(as_json), open_client(dsn) as client:
+        result = client.grant_role(role, dry_run=dry_run)
     if as_json:
         click.echo(to_json(result.as_dict()))
     else:
