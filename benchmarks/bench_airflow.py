@@ -30,6 +30,8 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +61,13 @@ DAG_SOURCE = textwrap.dedent(
     KIND = os.environ["BENCH_OPERATOR"]
     MARKS = os.environ["BENCH_MARKS"]
     SMALL = int(os.environ["BENCH_SMALL"])
-    # fixed statements (no SQL built from strings): the counter table and the two long lengths
+    WARMUP = os.environ.get("BENCH_WARMUP") == "1"  # a first task that pays the process's own warm-up
+    PGCRON_CONN = os.environ.get("BENCH_PGCRON_CONN", "postgres_default")
+    # fixed statements (no SQL built from strings): the counter table and the two long lengths (0: none)
     SMALL_SQL = "UPDATE pgcron_bench_airflow_counter SET n = n + 1"
-    LONG_SQL = {"10": "SELECT pg_sleep(10)", "60": "SELECT pg_sleep(60)"}[os.environ["BENCH_LONG_SECONDS"]]
+    LONG_SQL = {"0": None, "10": "SELECT pg_sleep(10)", "60": "SELECT pg_sleep(60)"}[
+        os.environ["BENCH_LONG_SECONDS"]
+    ]
 
 
     def mark(task_id, event):
@@ -91,27 +97,33 @@ DAG_SOURCE = textwrap.dedent(
         return MarkedPgCron(
             task_id=task_id,
             sql=statement,
+            postgres_conn_id=PGCRON_CONN,
             deferrable=(KIND == "pgcron_deferrable"),
             poll_interval=60,
             **hooks,
         )
 
 
-    with DAG("bench_airflow_" + KIND, schedule=None, start_date=datetime(2026, 1, 1), catchup=False) as dag:
-        previous = None
+    DAG_ID = "bench_airflow_" + os.environ.get("BENCH_LABEL", KIND)
+    with DAG(DAG_ID, schedule=None, start_date=datetime(2026, 1, 1), catchup=False) as dag:
+        previous = make("warmup", SMALL_SQL) if WARMUP else None
         for i in range(SMALL):
             task = make(f"small_{i}", SMALL_SQL)
             if previous is not None:
                 previous >> task
             previous = task
-        long = make("long", LONG_SQL)
-        if previous is not None:
-            previous >> long
+        if LONG_SQL is not None:
+            long = make("long", LONG_SQL)
+            if previous is not None:
+                previous >> long
 
     if __name__ == "__main__":
         started = time.perf_counter()
         run = dag.test()
-        print(json.dumps({"state": str(run.state), "dag_test_s": time.perf_counter() - started}))
+        wall = time.perf_counter() - started
+        # Airflow's own record of each task instance: start_date -> end_date, as the task runner set them
+        ti_s = {ti.task_id: ti.duration for ti in run.get_task_instances()}
+        print(json.dumps({"state": str(run.state), "dag_test_s": wall, "ti_s": ti_s}))
     """
 )
 
@@ -127,6 +139,20 @@ def _env(home: Path, dags: Path, dsn: str) -> dict[str, str]:
     }
 
 
+@contextmanager
+def scratch_airflow(prefix: str = "pgcron-bench-airflow-") -> Iterator[tuple[Path, Path]]:
+    """A scratch ``AIRFLOW_HOME`` with a migrated SQLite database, and the DAG file: ``(home, dag_file)``."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        home, dags = Path(tmp) / "home", Path(tmp) / "dags"
+        home.mkdir()
+        dags.mkdir()
+        dag_file = dags / "bench_airflow_dag.py"
+        dag_file.write_text(DAG_SOURCE)
+        env = _env(home, dags, "postgresql://unused@127.0.0.1/postgres")  # migrate does not connect to it
+        subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True, timeout=600)
+        yield home, dag_file
+
+
 def _slot_seconds(marks: list[dict[str, Any]]) -> float:
     """Seconds a task held a worker: each stretch from a ``pre`` (the task starts or resumes on a worker) to
     the next ``defer`` (it hands the slot to the triggerer) or ``post`` (it ends)."""
@@ -140,9 +166,11 @@ def _slot_seconds(marks: list[dict[str, Any]]) -> float:
     return held
 
 
-def run_operator(
-    kind: str, env: dict[str, str], dag_file: Path, marks: Path, small: int, long_s: float
-) -> dict[str, Any]:
+def run_dag(
+    kind: str, env: dict[str, str], dag_file: Path, marks: Path, small: int, long_s: float, **extra: str
+) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """``dag.test()`` of the DAG in a fresh process: its summary line (state, ``dag_test_s``, ``ti_s`` per
+    task) and the marks per task. ``extra``: more ``BENCH_*`` environment (``BENCH_WARMUP``, ...)."""
     proc = subprocess.run(
         [sys.executable, str(dag_file)],
         env={
@@ -151,6 +179,7 @@ def run_operator(
             "BENCH_MARKS": str(marks),
             "BENCH_SMALL": str(small),
             "BENCH_LONG_SECONDS": str(int(long_s)),
+            **extra,
         },
         capture_output=True,
         text=True,
@@ -161,12 +190,27 @@ def run_operator(
         (json.loads(x) for x in reversed(proc.stdout.splitlines()) if x.startswith('{"state"')), None
     )
     if proc.returncode != 0 or summary is None or "success" not in summary["state"]:
-        raise RuntimeError(f"{kind}: dag.test() failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+        raise RuntimeError(
+            f"{kind}: dag.test() failed (exit {proc.returncode}):\n"
+            f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     by_task: dict[str, list[dict[str, Any]]] = {}
     for line in marks.read_text().splitlines():
         mark = json.loads(line)
         by_task.setdefault(mark["task"], []).append(mark)
-    small_s = [by_task[f"small_{i}"][-1]["t"] - by_task[f"small_{i}"][0]["t"] for i in range(small)]
+    return summary, by_task
+
+
+def small_seconds(by_task: dict[str, list[dict[str, Any]]], small: int) -> list[float]:
+    """Per small task: its first mark (``pre_execute``) to its last (``post_execute``), in task order."""
+    return [by_task[f"small_{i}"][-1]["t"] - by_task[f"small_{i}"][0]["t"] for i in range(small)]
+
+
+def run_operator(
+    kind: str, env: dict[str, str], dag_file: Path, marks: Path, small: int, long_s: float
+) -> dict[str, Any]:
+    summary, by_task = run_dag(kind, env, dag_file, marks, small, long_s)
+    small_s = small_seconds(by_task, small)
     long_marks = by_task["long"]
     return {
         "operator": kind,
@@ -176,6 +220,24 @@ def run_operator(
         "long_worker_slot_s": _slot_seconds(long_marks),
         "dag_test_s": summary["dag_test_s"],
     }
+
+
+def counter_reset(dsn: str) -> None:
+    """The counter the small statement updates: one row, ``n = 0``."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE TABLE IF NOT EXISTS {} (n bigint NOT NULL)").format(sql.Identifier(TABLE))
+        )
+        conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(TABLE)))
+        conn.execute(sql.SQL("INSERT INTO {} VALUES (0)").format(sql.Identifier(TABLE)))
+
+
+def counter_drop(dsn: str) -> int | None:
+    """Drop the counter; its value (how many small statements ran), or None if it was gone."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        total = conn.execute(sql.SQL("SELECT n FROM {}").format(sql.Identifier(TABLE))).fetchone()
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(TABLE)))
+    return int(total[0]) if total else None
 
 
 def main() -> None:
@@ -189,31 +251,18 @@ def main() -> None:
     if not args.dsn:
         parser.error("give --dsn or set PGCRON_DSN (a pg_cron database with the pgcron schema installed)")
     long_s = 60 if args.long else 10
-    with psycopg.connect(args.dsn, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE TABLE IF NOT EXISTS {} (n bigint NOT NULL)").format(sql.Identifier(TABLE))
-        )
-        conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(TABLE)))
-        conn.execute(sql.SQL("INSERT INTO {} VALUES (0)").format(sql.Identifier(TABLE)))
+    counter_reset(args.dsn)
     rows = []
     try:
-        with tempfile.TemporaryDirectory(prefix="pgcron-bench-airflow-") as tmp:
-            home, dags = Path(tmp) / "home", Path(tmp) / "dags"
-            home.mkdir()
-            dags.mkdir()
-            dag_file = dags / "bench_airflow_dag.py"
-            dag_file.write_text(DAG_SOURCE)
-            env = _env(home, dags, args.dsn)
-            subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True, timeout=600)
+        with scratch_airflow() as (home, dag_file):
+            env = _env(home, dag_file.parent, args.dsn)
             for kind in OPERATORS:
                 rows.append(
-                    run_operator(kind, env, dag_file, Path(tmp) / f"marks-{kind}.jsonl", args.small, long_s)
+                    run_operator(kind, env, dag_file, home / f"marks-{kind}.jsonl", args.small, long_s)
                 )
                 print(f"{kind}: done", flush=True)
     finally:
-        with psycopg.connect(args.dsn, autocommit=True) as conn:
-            total = conn.execute(sql.SQL("SELECT n FROM {}").format(sql.Identifier(TABLE))).fetchone()
-            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(TABLE)))
+        total = counter_drop(args.dsn)
     expected = args.small * len(rows)
     report(
         "bench_airflow_long" if args.long else "bench_airflow",
@@ -236,7 +285,7 @@ def main() -> None:
             "small_statement": "UPDATE pgcron_bench_airflow_counter SET n = n + 1",
             "long_statement": "SELECT pg_sleep(60)" if args.long else "SELECT pg_sleep(10)",
             "small_tasks_per_operator": args.small,
-            "counter_after_all_small_tasks": total[0] if total else None,
+            "counter_after_all_small_tasks": total,
             "counter_expected": expected,
             "worker_slot": "sum of pre_execute→defer and pre_execute→post_execute stretches on a worker",
         },

@@ -27,6 +27,8 @@ import os
 import secrets
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,7 @@ from pgcron.schema import install
 
 SQL = "SELECT 1"
 TABLE = "bench_lanes_rows"
+PRIVILEGES = {"INSERT": sql.SQL("INSERT"), "SELECT, UPDATE": sql.SQL("SELECT, UPDATE")}
 
 
 def pct(values: list[float], q: float) -> float | None:
@@ -146,53 +149,70 @@ async def idle_cpu(client: AsyncClient, seconds: float) -> dict[str, Any]:
     return {"pid": pid, "seconds": round(t1 - t0, 1), "cpu %": 100.0 * (b - a) / 1e9 / (t1 - t0)}
 
 
-async def run_mode(mode: str, su_dsn: str, args: argparse.Namespace) -> tuple[list[dict[str, Any]], ...]:
-    install(su_dsn)
+@contextmanager
+def throwaway_role(su_dsn: str, table: str, privilege: str = "INSERT") -> Iterator[str]:
+    """A throw-away LOGIN role with USAGE on schema cron and ``privilege`` (a key of ``PRIVILEGES``) on
+    ``table`` (an existing table); yields the role's DSN. At the end its lane is stopped and its jobs,
+    backends, lane rows, submissions and the role itself are removed, whatever happened in between."""
     role = f"bench_lane_{secrets.token_hex(3)}"
     with psycopg.connect(su_dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
         conn.execute(sql.SQL("GRANT USAGE ON SCHEMA cron TO {}").format(sql.Identifier(role)))
-        conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (n int)").format(sql.Identifier(TABLE)))
-        conn.execute(sql.SQL("GRANT INSERT ON {} TO {}").format(sql.Identifier(TABLE), sql.Identifier(role)))
-    dsn = as_role(su_dsn, role)
-    latency: list[dict[str, Any]] = []
-    tput: list[dict[str, Any]] = []
-    idle: list[dict[str, Any]] = []
-    client = await AsyncClient.connect(dsn)
+        conn.execute(
+            sql.SQL("GRANT {} ON {} TO {}").format(
+                PRIVILEGES[privilege], sql.Identifier(table), sql.Identifier(role)
+            )
+        )
     try:
-        for label, coro in (
-            ("direct psycopg", floor(dsn, args.samples)),
-            ("per-submission job", sequential(dsn, args.job_samples)),
-        ):
-            latency.append(_latency_row(mode, label, await coro))
-            print(latency[-1], flush=True)
-        await client.lane_start(1)
-        latency.append(_latency_row(mode, "warm lane (1 worker)", await sequential(dsn, args.samples)))
-        print(latency[-1], flush=True)
-        if args.idle_seconds:
-            idle.append({"mode": mode, **await idle_cpu(client, args.idle_seconds)})
-            print(idle[-1], flush=True)
-        if args.throughput:
-            for workers in (1, 2, 4):
-                await client.lane_start(workers)
-                tput.append({"mode": mode, "workers": workers, **await throughput(dsn, args.throughput)})
-                print(tput[-1], flush=True)
-        await client.lane_stop()
+        yield as_role(su_dsn, role)
     finally:
-        await client.close()
         with psycopg.connect(su_dsn, autocommit=True) as conn:
             conn.execute("UPDATE pgcron.lane_config SET workers = 0 WHERE role = %s", (role,))
-            time.sleep(2.0)  # noqa: ASYNC251 - clean-up after the loop's work, nothing else runs
+            time.sleep(2.0)  # the workers end after what they run, idle ones within a second
             conn.execute("SELECT cron.unschedule(jobid) FROM cron.job WHERE username = %s", (role,))
             conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (role,))
-            for table in ("lane_worker", "lane_config"):
+            for name in ("lane_worker", "lane_config"):
                 conn.execute(
-                    sql.SQL("DELETE FROM pgcron.{} WHERE role = %s").format(sql.Identifier(table)), (role,)
+                    sql.SQL("DELETE FROM pgcron.{} WHERE role = %s").format(sql.Identifier(name)), (role,)
                 )
             conn.execute("DELETE FROM pgcron.submission WHERE submitted_by = %s", (role,))
             conn.execute("DELETE FROM pgcron.role_channel WHERE role = %s", (role,))
             conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+async def run_mode(mode: str, su_dsn: str, args: argparse.Namespace) -> tuple[list[dict[str, Any]], ...]:
+    install(su_dsn)
+    with psycopg.connect(su_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (n int)").format(sql.Identifier(TABLE)))
+    latency: list[dict[str, Any]] = []
+    tput: list[dict[str, Any]] = []
+    idle: list[dict[str, Any]] = []
+    with throwaway_role(su_dsn, TABLE) as dsn:
+        client = await AsyncClient.connect(dsn)
+        try:
+            for label, coro in (
+                ("direct psycopg", floor(dsn, args.samples)),
+                ("per-submission job", sequential(dsn, args.job_samples)),
+            ):
+                latency.append(_latency_row(mode, label, await coro))
+                print(latency[-1], flush=True)
+            await client.lane_start(1)
+            latency.append(_latency_row(mode, "warm lane (1 worker)", await sequential(dsn, args.samples)))
+            print(latency[-1], flush=True)
+            if args.idle_seconds:
+                idle.append({"mode": mode, **await idle_cpu(client, args.idle_seconds)})
+                print(idle[-1], flush=True)
+            if args.throughput:
+                for workers in (1, 2, 4):
+                    await client.lane_start(workers)
+                    tput.append({"mode": mode, "workers": workers, **await throughput(dsn, args.throughput)})
+                    print(tput[-1], flush=True)
+        finally:
+            try:
+                await client.lane_stop()
+            finally:
+                await client.close()
     return latency, tput, idle
 
 

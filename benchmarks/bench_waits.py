@@ -96,9 +96,10 @@ def with_params(dsn: str, **params: str) -> str:
     return make_conninfo(dsn, **params)
 
 
-def as_uri(dsn: str, application_name: str | None = None) -> str:
-    """An ``AIRFLOW_CONN_*`` URI for a libpq DSN (host, port, user, password, dbname; application_name)."""
-    from urllib.parse import quote
+def as_uri(dsn: str, application_name: str | None = None, **params: str) -> str:
+    """An ``AIRFLOW_CONN_*`` URI for a libpq DSN (host, port, user, password, dbname; application_name and
+    other libpq ``params``, such as ``options``, become the connection's extras)."""
+    from urllib.parse import quote, urlencode
 
     p = conninfo_to_dict(dsn)
     auth = quote(str(p.get("user", "postgres")), safe="")
@@ -106,7 +107,9 @@ def as_uri(dsn: str, application_name: str | None = None) -> str:
         auth += ":" + quote(str(p["password"]), safe="")
     host, port, db = p.get("host", "127.0.0.1"), p.get("port", 5432), p.get("dbname", "postgres")
     uri = f"postgresql://{auth}@{host}:{port}/{db}"
-    return uri + (f"?application_name={quote(application_name)}" if application_name else "")
+    if application_name:
+        params = {"application_name": application_name, **params}
+    return uri + (f"?{urlencode(params, quote_via=quote)}" if params else "")
 
 
 # ---------------------------------------------------------------- the probe (a separate process)

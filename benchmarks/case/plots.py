@@ -1,7 +1,11 @@
 """PNG figures of the case benchmark (matplotlib, Agg backend, no display needed).
 
 * ``case-main.png``: at the main size, median wall time and wire bytes per job and method, with min–max bars;
-* ``case-scale.png``: wall time and wire bytes against dataset rows for pushdown vs app tier, log-log.
+* ``case-scale.png``: wall time and wire bytes against dataset rows for pushdown vs app tier, log-log (only
+  when the run has more than one size).
+
+The names start with the results file's stem (``case`` for ``results/case.json``, ``case-lane`` for
+``results/case-lane.json``).
 """
 
 from __future__ import annotations
@@ -14,9 +18,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-COLORS = {"pushdown": "#2b7bba", "app_tier": "#d95f02", "airflow_sql": "#7570b3", "airflow_pgcron": "#1b9e77"}
+COLORS = {
+    "pushdown": "#2b7bba",
+    "pushdown_lane": "#a6cee3",
+    "app_tier": "#d95f02",
+    "airflow_sql": "#7570b3",
+    "airflow_pgcron": "#1b9e77",
+}
 LABELS = {
-    "pushdown": "pgcron pushdown",
+    "pushdown": "pgcron pushdown, per-submission job",
+    "pushdown_lane": "pgcron pushdown, warm lane",
     "app_tier": "app-tier service",
     "airflow_sql": "Airflow SQLExecuteQueryOperator",
     "airflow_pgcron": "Airflow PgCronOperator",
@@ -33,7 +44,7 @@ def _stat(data: dict[str, Any], metric: str) -> tuple[float, float, float]:
     return s["median"], s["median"] - s["min"], s["max"] - s["median"]
 
 
-def main_figure(results: dict[str, Any], out: Path) -> Path:
+def main_figure(results: dict[str, Any], out: Path, prefix: str = "case") -> Path:
     rows = str(results["meta"]["main_rows"])
     job_names = list(results["runs"])
     methods = [m for m in COLORS if any(rows in results["runs"][j].get(m, {}) for j in job_names)]
@@ -64,19 +75,19 @@ def main_figure(results: dict[str, Any], out: Path) -> Path:
     axes[0].legend(fontsize=8)
     fig.suptitle(f"Three data-local jobs at {int(rows):,} rows: inside PostgreSQL vs from the app tier")
     fig.tight_layout()
-    path = out / "case-main.png"
+    path = out / f"{prefix}-main.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
 
 
-def scale_figure(results: dict[str, Any], out: Path) -> Path:
+def scale_figure(results: dict[str, Any], out: Path, prefix: str = "case") -> Path:
     job_names = list(results["runs"])
     fig, axes = plt.subplots(2, len(job_names), figsize=(4.2 * len(job_names), 7), squeeze=False)
     for col, job in enumerate(job_names):
         for row, (metric, ylabel) in enumerate((("wall_s", "wall time, s"), ("wire_bytes", "wire bytes"))):
             ax = axes[row][col]
-            for method in ("pushdown", "app_tier"):
+            for method in ("pushdown", "pushdown_lane", "app_tier"):
                 by_size = results["runs"][job].get(method, {})
                 sizes = sorted(by_size, key=int)
                 if not sizes:
@@ -120,7 +131,7 @@ def scale_figure(results: dict[str, Any], out: Path) -> Path:
     note = f"; {', '.join(f'{s:,}' for s in single)} rows: one run" if single else ""
     fig.suptitle(f"How each cost grows with the data (median of repeated runs{note})")
     fig.tight_layout()
-    path = out / "case-scale.png"
+    path = out / f"{prefix}-scale.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -142,14 +153,18 @@ def main(argv: list[str]) -> int:
             for method, by_size in methods.items():
                 for size, data in by_size.items():
                     results["runs"].setdefault(job, {}).setdefault(method, {}).setdefault(size, data)
-    for path in make_all(results, Path(argv[1])):
+    for path in make_all(results, Path(argv[1]), prefix=Path(argv[0]).stem):
         print(path)
     return 0
 
 
-def make_all(results: dict[str, Any], out: Path) -> list[Path]:
+def make_all(results: dict[str, Any], out: Path, prefix: str = "case") -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
-    return [main_figure(results, out), scale_figure(results, out)]
+    paths = [main_figure(results, out, prefix)]
+    sizes = {size for methods in results["runs"].values() for by_size in methods.values() for size in by_size}
+    if len(sizes) > 1:
+        paths.append(scale_figure(results, out, prefix))
+    return paths
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """Orchestration: reset data, run each job each way, check the outcomes agree, print a table, write JSON.
 
 Order of work. For each size and job, every repetition runs every method back to back on freshly rebuilt
-data (so drift on the shared machine hits all methods alike). Airflow runs at the main size only: one
-``dag.test()`` per operator per repetition runs the three jobs as three tasks, each task talking through its
-own wire proxy so its bytes are its own.
+data (so drift on the shared machine hits all methods alike). The pushdown runs two ways: on pg_cron's
+per-submission job, and on a warm lane of the connecting role (ADR 0006) started before the first run and
+stopped before Airflow's runs (so ``PgCronOperator`` there takes the per-submission job, as before).
+Airflow runs at the main size only: one ``dag.test()`` per operator per repetition runs the three jobs as
+three tasks, each task talking through its own wire proxy so its bytes are its own.
 """
 
 from __future__ import annotations
@@ -23,13 +25,14 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 
 from case import airflow_bench, apptier, jobs, measure
-from case.indb import InDatabase
+from case.indb import InDatabase, Lane
 from case.measure import Helper, Sample, WireProxy
 
 logger = logging.getLogger(__name__)
 
 METHOD_LABELS = {
-    "pushdown": "(a) pgcron pushdown",
+    "pushdown": "(a) pushdown, per-submission job",
+    "pushdown_lane": "(a) pushdown, warm lane",
     "app_tier": "(b) app-tier service",
     "airflow_sql": "(c) Airflow SQLExecuteQueryOperator",
     "airflow_pgcron": "(c) Airflow PgCronOperator",
@@ -85,8 +88,30 @@ class Bench:
         # A scheduler is a long-lived process: its client has detected capabilities and opened its LISTEN
         # connection long before a job runs (the service's connection is likewise opened at start-up).
         self.indb.run("SELECT 1", RUN_TIMEOUT)
+        self.lane: Lane | None = None
+        self.lane_indb: InDatabase | None = None
+
+    def start_lane(self) -> None:
+        """A one-worker lane of the DSN's role, controlled over a direct connection (not counted), and a
+        warm client that may use it; fails unless the warm-up run took the lane."""
+        self.lane = Lane(self.dsn)
+        self.lane_indb = InDatabase(self.proxy_dsn, install_dsn=self.dsn, lane=True)
+        via = self.lane_indb.run("SELECT 1", RUN_TIMEOUT)["via"]
+        if via != "lane":
+            raise RuntimeError(f"the warm-up run took {via!r}, not the lane")
+
+    def stop_lane(self) -> None:
+        lane, self.lane = self.lane, None
+        indb, self.lane_indb = self.lane_indb, None
+        try:
+            if indb is not None:
+                indb.close()
+        finally:
+            if lane is not None:
+                lane.stop()
 
     def close(self, *, keep: bool) -> None:
+        self.stop_lane()
         self.indb.close()
         self.service.stop()
         self.proxy.stop()
@@ -99,8 +124,10 @@ class Bench:
         jobs.reset(self.admin, job, rows)
         wire0, cpu0, svc0 = self.proxy.snap(), measure.self_cpu(), measure.process_cpu(self.service.pid)
         start = time.perf_counter()
-        if method == "pushdown":
-            result = self.indb.run(job.sql, RUN_TIMEOUT)
+        indb = self.lane_indb if method == "pushdown_lane" else self.indb
+        if method in ("pushdown", "pushdown_lane"):
+            assert indb is not None, "start_lane() first"
+            result = indb.run(job.sql, RUN_TIMEOUT)
         else:
             result = apptier.trigger(self.service_port, job.name, RUN_TIMEOUT)
         wall = time.perf_counter() - start
@@ -110,9 +137,10 @@ class Bench:
         c2s, s2c, trips = measure.wire_delta(wire0, self.proxy.snap())
         sample = Sample(wall, c2s, s2c, trips, cpu, rows, result.get("rows")).as_dict()
         sample["digest"] = self.check(method, job)
-        if method == "pushdown":
+        if method in ("pushdown", "pushdown_lane"):
             sample["server_s"] = result.get("server_s")
-            sample["pushdown_path"] = self.indb.path
+            sample["pushdown_path"] = indb.path
+            sample["via"] = result.get("via")
         if method == "app_tier":
             sample["app_read_rows"] = result.get("read_rows")
             sample["app_write_batches"] = result.get("batches")
@@ -138,6 +166,7 @@ def _agree(samples: dict[str, list[dict[str, Any]]], job: str, rows: int) -> Non
 def run(args: argparse.Namespace) -> dict[str, Any]:
     sizes = sorted({*args.scale_rows, args.rows})
     bench = Bench(args.dsn)
+    methods = ["pushdown", "pushdown_lane", "app_tier"] if args.lane else ["pushdown", "app_tier"]
     results: dict[str, Any] = {
         "meta": {
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -151,6 +180,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "SELECT setting FROM pg_settings WHERE name = 'cron.use_background_workers'"
             ).fetchone(),
             "pushdown_path": bench.indb.path,
+            "lane": "one worker, started before the first run" if args.lane else None,
             "repeats": args.repeats,
             "main_rows": args.rows,
             "sizes": sizes,
@@ -158,9 +188,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "runs": {},
     }
     try:
+        if args.lane:
+            bench.start_lane()
         for rows in sizes:
             for job in jobs.JOBS:
-                per_method: dict[str, list[dict[str, Any]]] = {"pushdown": [], "app_tier": []}
+                per_method: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
                 for rep in range(args.repeats):
                     for method, samples in per_method.items():
                         sample = bench.measure(method, job, rows)
@@ -177,6 +209,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 _agree(per_method, job.name, rows)
                 for method, samples in per_method.items():
                     _store(results, job.name, method, rows, samples)
+        bench.stop_lane()  # Airflow's PgCronOperator below takes the per-submission job, as before
         if not args.skip_airflow:
             airflow_results = airflow_bench.run_all(bench, args.rows, args.repeats, RUN_TIMEOUT)
             for (job_name, method), samples in airflow_results.items():
@@ -275,10 +308,23 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--skip-airflow", action="store_true", help="skip method (c)")
     parser.add_argument(
+        "--no-lane",
+        dest="lane",
+        action="store_false",
+        help="skip the pushdown on a warm lane (pg_cron < 1.5 has no lanes)",
+    )
+    parser.add_argument(
         "--dev-server",
         action="store_true",
         help="start a throwaway server with `pgcron dev up --name bench` and remove it afterwards "
-        "(the default when no --dsn, $PGCRON_BENCH_DSN or $PGCRON_DSN is given)",
+        "(the default when no --dsn, $PGCRON_BENCH_DSN or $PGCRON_DSN is given), with the settings of "
+        "docs/benchmarks.md's Setup",
+    )
+    parser.add_argument(
+        "--libpq",
+        action="store_true",
+        help="with --dev-server: pg_cron in libpq mode (cron.use_background_workers = off), "
+        "server `bench-libpq`",
     )
     parser.add_argument("--keep", action="store_true", help="keep schema 'bench' afterwards")
     parser.add_argument("--out", type=Path, default=measure.BENCH_DIR / "results" / "case.json")
@@ -293,6 +339,30 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+# The server settings of docs/benchmarks.md's Setup, over the dev server's own (which trades durability for
+# speed): a production server's durability, room for the 1M-row tables, no statement log per run.
+DEV_SETTINGS = (
+    "ALTER SYSTEM SET fsync = on",
+    "ALTER SYSTEM SET synchronous_commit = on",
+    "ALTER SYSTEM SET full_page_writes = on",
+    "ALTER SYSTEM SET shared_buffers = '512MB'",
+    "ALTER SYSTEM SET max_wal_size = '4GB'",
+    "ALTER SYSTEM SET cron.log_statement = off",
+)
+
+
+def _dev_server(name: str, *, background_workers: bool) -> str:
+    """Bring up dev server ``name`` with :data:`DEV_SETTINGS` (a restart, for shared_buffers); its DSN."""
+    from pgcron import dev
+
+    dsn = dev.up(name, background_workers=background_workers, use_env=False).dsn
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for statement in DEV_SETTINGS:
+            conn.execute(statement)
+    dev.down(name)
+    return dev.up(name, background_workers=background_workers, use_env=False).dsn
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     args = parse_args(sys.argv[1:] if argv is None else argv)
@@ -300,12 +370,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.dev_server or not args.dsn:
         from pgcron import dev
 
-        state = dev.up("bench", use_env=False)
-        args.dsn = state.dsn
+        name = "bench-libpq" if args.libpq else "bench"
         try:
+            args.dsn = _dev_server(name, background_workers=not args.libpq)
             results = run(args)
         finally:
-            dev.down("bench", purge=True)
+            dev.down(name, purge=True)
     else:
         results = run(args)
     results["meta"]["runner_seconds"] = round(time.monotonic() - started, 1)
@@ -317,6 +387,6 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_plots:
         from case import plots
 
-        for path in plots.make_all(results, args.plots):
+        for path in plots.make_all(results, args.plots, prefix=args.out.stem):
             print(f"plot: {path}")
     return 0
