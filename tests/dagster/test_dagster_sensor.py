@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import timedelta
 
 import dagster as dg
@@ -18,16 +16,9 @@ from dagster_pgcron import (
     build_pgcron_run_sensor,
 )
 
+from tests.helpers import wait_until
+
 pytestmark = pytest.mark.integration
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def terminal_runs(client: pgcron.Client, name: str) -> list[pgcron.Run]:

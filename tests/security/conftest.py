@@ -14,7 +14,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,8 @@ import pytest
 from pgcron.schema import install
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
+
+from tests.helpers import poll, query_all, query_one, scalar, wait_until  # noqa: F401 (the tests import them from here)
 
 logger = logging.getLogger(__name__)
 
@@ -61,22 +63,6 @@ def connect(dsn: str, *, autocommit: bool = True) -> psycopg.Connection[Any]:
     return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=10)
 
 
-def query_all(dsn: str, query: sql.Composable | str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    with connect(dsn) as conn:
-        cur = conn.execute(query if isinstance(query, sql.Composable) else sql.SQL(query), params)  # type: ignore[arg-type]
-        return cur.fetchall() if cur.description is not None else []
-
-
-def query_one(dsn: str, query: sql.Composable | str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
-    rows = query_all(dsn, query, params)
-    return rows[0] if rows else None
-
-
-def scalar(dsn: str, query: sql.Composable | str, params: tuple[Any, ...] = ()) -> Any:
-    row = query_one(dsn, query, params)
-    return None if row is None else row[0]
-
-
 def attempt(dsn: str, *statements: tuple[sql.Composable | str, tuple[Any, ...]]) -> list[str]:
     """Run each of an attacker's statements on its own (autocommit); return the errors (refusals are fine,
     the tests assert the state afterwards)."""
@@ -90,27 +76,6 @@ def attempt(dsn: str, *statements: tuple[sql.Composable | str, tuple[Any, ...]])
     for error in errors:
         logger.info("attack refused: %s", error)
     return errors
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.2) -> float:
-    """Poll ``check`` until true; fail naming ``what`` after ``timeout`` s. Returns the seconds taken."""
-    start = time.monotonic()
-    while True:
-        if check():
-            return time.monotonic() - start
-        if time.monotonic() - start > timeout:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
-
-
-def poll(check: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
-    """Like ``wait_until`` but returns False on timeout (the caller asserts what it means)."""
-    start = time.monotonic()
-    while not check():
-        if time.monotonic() - start > timeout:
-            return False
-        time.sleep(interval)
-    return True
 
 
 def maintenance_jobid(dsn: str) -> int | None:

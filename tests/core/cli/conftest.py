@@ -5,13 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
-from typing import TypeVar
 
 import pytest
 
-T = TypeVar("T")
+from tests.helpers import wait_for  # noqa: F401 (the tests import them from here)
 
 # Job names and commands any role could write: Rich markup, an OSC 8 hyperlink, a clear-screen CSI, an
 # emoji code, a C1 CSI, a right-to-left override.
@@ -24,17 +21,6 @@ def assert_inert(output: str) -> None:
     assert "\x1b" not in output and "\x07" not in output and "\u202e" not in output, repr(output)
     for piece in HOSTILE_SHOWN:
         assert piece in output, (piece, output)
-
-
-def wait_for(probe: Callable[[], T | None], *, timeout: float = 30.0, what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
 
 
 def cli_env(dsn: str, **extra: str) -> dict[str, str]:

@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from typing import TypeVar
+from collections.abc import Iterator
 
 import psycopg
 import pytest
 from pgcron.client import Client
 
-T = TypeVar("T")
-
-
-def wait_for(
-    probe: Callable[[], T | None], *, timeout: float = 30.0, interval: float = 0.2, what: str = "condition"
-) -> T:
-    """Poll ``probe`` until it returns something truthy; fail the test at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+from tests.helpers import wait_for  # noqa: F401 (the tests import them from here)
 
 
 @pytest.fixture

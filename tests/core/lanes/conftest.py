@@ -14,6 +14,8 @@ from pgcron.schema import install
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from tests.helpers import query_one, wait_until  # noqa: F401 (the tests import them from here)
+
 COUNTER = "lane_test_counter"
 _prepared: set[str] = set()
 
@@ -98,18 +100,3 @@ def count(dsn: str, token: str) -> int:
         ).fetchone()
         assert row is not None
         return int(row[0])
-
-
-def query_one(dsn: str, query: str, params: tuple[object, ...] = ()) -> tuple[object, ...] | None:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        return conn.execute(query, params).fetchone()  # type: ignore[arg-type]
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> float:
-    start = time.monotonic()
-    while True:
-        if check():
-            return time.monotonic() - start
-        if time.monotonic() - start > timeout:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)

@@ -4,14 +4,15 @@ command ran, and clients (async and sync) bound to one execution mode."""
 from __future__ import annotations
 
 import secrets
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import psycopg
 import pytest
 from pgcron.pushdown import AsyncPushdown, Pushdown
 from pgcron.schema import install
 from psycopg import sql
+
+from tests.helpers import query_one, wait_until  # noqa: F401 (the tests import them from here)
 
 COUNTER = "pushdown_test_counter"
 
@@ -58,22 +59,6 @@ def count(dsn: str, token: str) -> int:
         ).fetchone()
         assert row is not None
         return int(row[0])
-
-
-def query_one(dsn: str, query: str, params: tuple[object, ...] = ()) -> tuple[object, ...] | None:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        return conn.execute(query, params).fetchone()  # type: ignore[arg-type]
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.2) -> float:
-    """Poll ``check`` until true; fail naming ``what`` after ``timeout`` s. Returns the seconds taken."""
-    start = time.monotonic()
-    while True:
-        if check():
-            return time.monotonic() - start
-        if time.monotonic() - start > timeout:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 def job_exists(dsn: str, jobid: int | None) -> bool:
