@@ -465,9 +465,14 @@ class WaiterHub:
         with self._cond:
             if any(sid in self._results for sid in ids):
                 return  # a wait is resolved (a lane run ends in milliseconds): hand back before blocking
+        was_listening = self.listening
         if settling:
             delay = POLL_MIN_S
         elif self._ensure_listener():
+            if not was_listening:
+                # The listener is new: a run that ended between the check above and its LISTEN sent its
+                # notice to nobody (a lane run takes milliseconds). Check once more before blocking on it.
+                return
             delay = SAFETY_POLL_S
         else:
             delay = self._poll_s
