@@ -70,6 +70,17 @@ def scalar(dsn: str, query: str, params: tuple[Any, ...] = ()) -> Any:
     return found[0][0] if found else None
 
 
+def ledger(managed: Managed, role: str, name: str | None = None) -> sql.Identifier:
+    """A fresh table ``public.<name>`` (default ``ledger_<role>``) owned by ``role``: ``who``, ``at``."""
+    table = sql.Identifier("public", name or f"ledger_{role}")
+    with connect(managed.dsn(role)) as conn:
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
+        conn.execute(
+            sql.SQL("CREATE TABLE {} (who text, at timestamptz DEFAULT clock_timestamp())").format(table)
+        )
+    return table
+
+
 def eventually(check: Callable[[], Any], *, timeout: float = 30.0, every: float = 0.5) -> Any:
     """``check()``'s first truthy value within ``timeout`` seconds; its last value otherwise."""
     deadline = time.monotonic() + timeout

@@ -21,7 +21,16 @@ from pgcron.plan import Action
 from pgcron.schema import status as schema_status
 from psycopg import sql
 
-from tests.managed.conftest import APP_ROLES, APP_ROLES_SCHEDULE, Managed, connect, eventually, rows, scalar
+from tests.managed.conftest import (
+    APP_ROLES,
+    APP_ROLES_SCHEDULE,
+    Managed,
+    connect,
+    eventually,
+    ledger,
+    rows,
+    scalar,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.managed]
 
@@ -102,16 +111,6 @@ def test_schema_grant_gives_app_roles_what_they_need(managed: Managed) -> None:
 # ---------------------------------------------------------------- pushdown
 
 
-def _ledger(managed: Managed, role: str) -> sql.Identifier:
-    table = sql.Identifier("public", f"ledger_{role}")
-    with connect(managed.dsn(role)) as conn:
-        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
-        conn.execute(
-            sql.SQL("CREATE TABLE {} (who text, at timestamptz DEFAULT clock_timestamp())").format(table)
-        )
-    return table
-
-
 def _left_behind(managed: Managed, roles: tuple[str, ...]) -> list[tuple[object, ...]]:
     """Temporary jobs of these roles still in cron.job, and repeat-firing rows beside a submission's run."""
     for role in roles:  # what each role's next submit does first
@@ -136,7 +135,7 @@ def test_pushdown_as_each_role_runs_once_and_leaves_nothing_behind(managed: Mana
     roles = managed.pushdown_roles
     assert len(roles) >= 1
     for role in roles:
-        table = _ledger(managed, role)
+        table = ledger(managed, role)
         command = sql.SQL("INSERT INTO {} (who) SELECT current_user").format(table).as_string(None)
         started = time.monotonic()
         with pgcron.Client.connect(managed.dsn(role)) as client:
