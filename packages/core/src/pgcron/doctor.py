@@ -524,8 +524,13 @@ def _slots(row: Mapping[str, Any], settings: Mapping[str, str]) -> Check:
     pushdown beside lanes and the reserve (the budget's floor of one then eats into the reserve)."""
     cap, reserve, lanes = int(row["slot_cap"]), int(row["slot_reserve"]), int(row["lane_workers"])
     budget, in_flight, queued = int(row["budget"]), int(row["in_flight"]), int(row["queued"])
+    source = str(row.get("slot_cap_source") or "setting")
+    cap_text = {
+        "config": f"cron.max_running_jobs {cap} (as set in pgcron.config)",
+        "assumed": f"cron.max_running_jobs assumed {cap} (the setting cannot be read here)",
+    }.get(source, f"cron.max_running_jobs {cap}")
     detail = (
-        f"cron.max_running_jobs {cap}: {reserve} reserved for scheduled jobs, {lanes} lane worker(s), "
+        f"{cap_text}: {reserve} reserved for scheduled jobs, {lanes} lane worker(s), "
         f"pushdown budget {budget} ({in_flight} in flight, {queued} queued)"
     )
     real = settings.get("cron.max_running_jobs")
@@ -544,6 +549,14 @@ def _slots(row: Mapping[str, Any], settings: Mapping[str, str]) -> Check:
             "one",
             "fewer lane workers (pgcron lane start --workers N), a smaller pushdown_slot_reserve, "
             "or raise cron.max_running_jobs (restart)",
+        )
+    if source == "assumed":
+        return Check(
+            "slots",
+            Status.PASS,
+            detail,
+            "if the provider allows more (Azure, Supabase: 32), the engine owner sets it: "
+            "UPDATE pgcron.config SET value = '32' WHERE name = 'max_running_jobs'",
         )
     return Check("slots", Status.PASS, detail)
 

@@ -39,23 +39,30 @@ END $$;
 
 -- 2. The budget. ---------------------------------------------------------------------------------------------
 
--- cron.max_running_jobs: the configured value, else the setting (readable by a superuser owner or with
--- pg_read_all_settings), else 5, the smallest provider default (RDS, Cloud SQL).
-CREATE OR REPLACE FUNCTION pgcron._slot_cap() RETURNS integer
+-- cron.max_running_jobs: the configured value, else the setting (readable by a superuser owner, or with
+-- pg_read_all_settings, which RDS's rds_superuser has through pg_monitor), else 5, the smallest provider default
+-- (RDS, Cloud SQL). Also says which of the three it is.
+CREATE OR REPLACE FUNCTION pgcron._slot_cap_source(OUT cap integer, OUT source text)
     LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    v integer := pgcron._config_int('max_running_jobs', NULL);
 BEGIN
-    IF v IS NOT NULL AND v > 0 THEN
-        RETURN v;
+    cap := pgcron._config_int('max_running_jobs', NULL);
+    IF cap IS NOT NULL AND cap > 0 THEN
+        source := 'config';
+        RETURN;
     END IF;
     BEGIN
-        v := current_setting('cron.max_running_jobs')::integer;
+        cap := current_setting('cron.max_running_jobs')::integer;
+        source := 'setting';
     EXCEPTION WHEN OTHERS THEN
-        v := NULL;   -- GUC_SUPERUSER_ONLY on managed servers
+        cap := 5;   -- GUC_SUPERUSER_ONLY on most managed servers
+        source := 'assumed';
     END;
-    RETURN coalesce(v, 5);
 END $$;
+
+CREATE OR REPLACE FUNCTION pgcron._slot_cap() RETURNS integer
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT (pgcron._slot_cap_source()).cap
+$$;
 
 -- How many submission jobs may be in flight at once (never below one, so pushdown always progresses).
 CREATE OR REPLACE FUNCTION pgcron._pushdown_budget() RETURNS integer
@@ -211,10 +218,11 @@ END $$;
 
 -- The caller may see the budget, how much of it is used and how long the queue is (counts only).
 CREATE OR REPLACE FUNCTION pgcron.admission_status()
-    RETURNS TABLE (slot_cap integer, slot_reserve integer, lane_workers integer, budget integer,
-                   in_flight integer, queued integer, queued_own integer)
+    RETURNS TABLE (slot_cap integer, slot_cap_source text, slot_reserve integer, lane_workers integer,
+                   budget integer, in_flight integer, queued integer, queued_own integer)
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     SELECT pgcron._slot_cap(),
+           (pgcron._slot_cap_source()).source,
            greatest(pgcron._config_int('pushdown_slot_reserve', 2), 0),
            coalesce((SELECT pg_catalog.sum(c.workers) FROM pgcron.lane_config c), 0)::integer,
            pgcron._pushdown_budget(),
@@ -229,7 +237,7 @@ $$;
 
 -- 6. Who may execute what. -----------------------------------------------------------------------------------
 
-REVOKE ALL ON FUNCTION pgcron._slot_cap(), pgcron._pushdown_budget(), pgcron._pushdown_in_flight(),
+REVOKE ALL ON FUNCTION pgcron._slot_cap(), pgcron._slot_cap_source(), pgcron._pushdown_budget(), pgcron._pushdown_in_flight(),
                        pgcron._config_int(text, integer)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgcron._admission_take(text, bigint), pgcron.admit_queued(integer),

@@ -106,5 +106,5 @@ SELECT pg_catalog.count(*) AS stuck
 
 -- name: doctor_admission
 -- How cron.max_running_jobs is shared between scheduled jobs, lanes and pushdown (migration 0007): counts only.
-SELECT slot_cap, slot_reserve, lane_workers, budget, in_flight, queued, queued_own
+SELECT slot_cap, slot_cap_source, slot_reserve, lane_workers, budget, in_flight, queued, queued_own
   FROM pgcron.admission_status()
