@@ -385,21 +385,11 @@ class WaiterHub:
                     if remaining is not None and remaining <= 0:
                         raise TimeoutError
                     if self._leader:
-                        if not self._queued:
-                            self._cond.wait(_slice(remaining, SAFETY_POLL_S))
-                            continue
-                        # Queued for a slot while the leader may be blocked on the listener: admit and look
-                        # for ourselves at the admission pace.
-                        self._cond.wait(_slice(remaining, ADMIT_POLL_S))
-                        follow = True
-                    else:
-                        self._leader = True
-                        follow = False
-                if follow:
-                    with contextlib.suppress(psycopg.Error, PgCronError):
-                        self.execute(get_query("pushdown_admit"), {})
-                        self._queued = self._check([submission_id])[1] or self._queued
-                    continue
+                        # The leader admits queued submissions at ADMIT_POLL_S (one statement for all waits);
+                        # followers only wait for it to publish.
+                        self._cond.wait(_slice(remaining, SAFETY_POLL_S))
+                        continue
+                    self._leader = True
                 try:
                     self._lead(remaining)
                 finally:
