@@ -9,9 +9,12 @@ has somewhere to write.
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -21,6 +24,8 @@ from pgcron.grants import GrantResult
 from pgcron.schema import SchemaStatus, install
 from pgcron.testing.plugin import ManagedServer
 from psycopg import sql
+
+from tools import support_table
 
 APP_ROLES = ("app_a", "app_b")
 #: Flavours whose app roles can use pg_cron at all (Neon: the cron schema's USAGE cannot be passed on).
@@ -102,3 +107,57 @@ def managed(pgcron_managed: ManagedServer) -> Iterator[Managed]:
             conn.execute(sql.SQL("GRANT CREATE ON SCHEMA public TO {}").format(sql.Identifier(role)))
             grants[role] = client.grant_role(role)
     yield Managed(pgcron_managed, status, grants)
+
+
+# ---------------------------------------------------------------- the support table's results
+# Each managed test's outcome per flavour goes to build/managed-support-results.json, from which
+# tools/support_table.py renders docs/managed-postgres.md's support table. In CI (the whole matrix runs) the
+# session fails when the page claims a cell the run did not back, or differs from what the run showed.
+
+_flavour_of: dict[str, tuple[str, str]] = {}  # nodeid -> ("file.py::test_name", flavour)
+_outcomes: support_table.Results = {}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        params = getattr(item, "callspec", None)
+        flavour = params.params.get("pgcron_managed") if params is not None else None
+        if flavour is not None and item.path.parent.name == "managed":
+            name = getattr(item, "originalname", item.name)
+            _flavour_of[item.nodeid] = (f"{item.path.name}::{name}", str(flavour))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    found = _flavour_of.get(report.nodeid)
+    if found is None or (report.when != "call" and not report.failed and not report.skipped):
+        return
+    test, flavour = found
+    outcome = "failed" if report.failed else "skipped" if report.skipped else "passed"
+    previous = _outcomes.setdefault(test, {}).get(flavour)
+    if previous != "failed" and not (previous == "passed" and outcome == "skipped"):
+        _outcomes[test][flavour] = outcome
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if not _outcomes:
+        return
+    path = support_table.RESULTS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    path.write_text(json.dumps({"finished": stamp, "results": _outcomes}, indent=1, sort_keys=True) + "\n")
+    if os.environ.get("CI", "").lower() not in ("1", "true", "yes"):
+        return
+    spec = support_table.load_spec()
+    problems = [f"not backed by this run: {gap}" for gap in support_table.gaps(spec, _outcomes)]
+    table = support_table.render(spec, _outcomes)
+    if support_table.page_table(support_table.DOC.read_text()) != table:
+        problems.append(
+            "docs/managed-postgres.md's support table differs from this run's results: "
+            "run `hatch run python tools/support_table.py --write` after `hatch run test tests/managed`"
+        )
+    if problems:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        for problem in problems:
+            if reporter is not None:
+                reporter.write_line(f"pgcron support table: {problem}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

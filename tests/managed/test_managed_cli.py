@@ -13,7 +13,6 @@ from tests.managed.conftest import Managed, connect
 pytestmark = [pytest.mark.integration, pytest.mark.managed]
 
 
-@pytest.mark.parametrize("pgcron_managed", ["supabase", "neon"], indirect=True)
 def test_dev_url_and_schema_grant(managed: Managed) -> None:
     name = managed.server.name
     runner = CliRunner()
