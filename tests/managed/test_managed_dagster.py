@@ -1,6 +1,8 @@
-"""dagster-pgcron end to end on managed flavours, on RDS (background workers) and Supabase (libpq mode), both
-without a NOTIFY trigger (waits poll): pushdown assets materialized as the customer's admin and as an app role
-in one ``dg.materialize``, and the run sensor reporting an app role's scheduled runs as asset events."""
+"""dagster-pgcron end to end on every managed flavour (RDS, Cloud SQL, Azure, Supabase, Neon), none with the
+engine's NOTIFY trigger (waits poll): pushdown assets materialized as the customer's admin and as an app role
+in one ``dg.materialize``, and the run sensor reporting an app role's scheduled runs as asset events. On Neon,
+where app roles cannot schedule (``APP_ROLES_SCHEDULE``), the "app" resource is the admin's and the sensor
+watches the admin's own jobs; a Neon test shows an app role's asset failing at once, naming the grant."""
 
 from __future__ import annotations
 
@@ -16,14 +18,22 @@ from dagster_pgcron import (
     build_pgcron_run_sensor,
     pgcron_asset,
 )
+from pgcron.errors import PermissionDenied
 from psycopg import sql
 
-from tests.managed.conftest import Managed, connect, eventually, rows
+from tests.managed.conftest import APP_ROLES_SCHEDULE, Managed, connect, eventually, rows
 
 pytestmark = [pytest.mark.integration, pytest.mark.managed]
 
-FLAVOURS = pytest.mark.parametrize("pgcron_managed", ["rds", "supabase"], indirect=True)
+FLAVOURS = pytest.mark.parametrize(
+    "pgcron_managed", ["rds", "cloudsql", "azure", "supabase", "neon"], indirect=True
+)
 APP = "app_a"
+
+
+def _app_role(managed: Managed) -> str:
+    """The "app" role: an app role where the provider lets one schedule, else the admin (Neon)."""
+    return APP if APP_ROLES_SCHEDULE[managed.flavour] else managed.server.admin_role
 
 
 def _table(managed: Managed, role: str, name: str) -> sql.Identifier:
@@ -44,17 +54,17 @@ def _insert(table: sql.Identifier, n: int) -> str:
 
 @FLAVOURS
 def test_pushdown_assets_as_the_admin_and_an_app_role(managed: Managed) -> None:
-    admin = managed.server.admin_role
-    tables = {admin: _table(managed, admin, "mgdg_admin"), APP: _table(managed, APP, "mgdg_app")}
+    roles = {"admin": managed.server.admin_role, "app": _app_role(managed)}
+    tables = {key: _table(managed, role, f"mgdg_{key}") for key, role in roles.items()}
     assets = [
-        pgcron_asset(["mg", "admin"], _insert(tables[admin], 3)),
-        pgcron_asset(["mg", "app"], _insert(tables[APP], 2), resource_key="pg_cron_app"),
+        pgcron_asset(["mg", "admin"], _insert(tables["admin"], 3)),
+        pgcron_asset(["mg", "app"], _insert(tables["app"], 2), resource_key="pg_cron_app"),
     ]
     result = dg.materialize(
         assets,
         resources={
             "pg_cron": PgCronResource(dsn=managed.admin),
-            "pg_cron_app": PgCronResource(dsn=managed.dsn(APP)),
+            "pg_cron_app": PgCronResource(dsn=managed.dsn(roles["app"])),
         },
         instance=dg.DagsterInstance.ephemeral(),
     )
@@ -63,30 +73,56 @@ def test_pushdown_assets_as_the_admin_and_an_app_role(managed: Managed) -> None:
         e.asset_key.path[-1]: e.step_materialization_data.materialization.metadata
         for e in result.get_asset_materialization_events()
     }
-    for role, key, n in ((admin, "admin", 3), (APP, "app", 2)):
-        meta = metadata[key]
+    for key, n in (("admin", 3), ("app", 2)):
+        role, meta = roles[key], metadata[key]
         assert meta["dagster-pgcron/rows"].value == n
         found = rows(
             managed.dsn(role),
-            sql.SQL("SELECT who, count(*) FROM {} GROUP BY who").format(tables[role]).as_string(None),
+            sql.SQL("SELECT who, count(*) FROM {} GROUP BY who").format(tables[key]).as_string(None),
         )
         assert found == [(role, n)], (key, found)  # ran once, as the resource's role
         with pgcron.Client.connect(managed.dsn(role)) as client:
             run = client.run(int(meta["dagster-pgcron/runid"].value))
         assert run.status is pgcron.RunStatus.SUCCEEDED and run.jobid == meta["dagster-pgcron/jobid"].value
+        submitted_as = rows(
+            managed.superuser,
+            "SELECT username FROM pgcron.submission WHERE key = %s",
+            (meta["dagster-pgcron/key"].value,),
+        )
+        assert submitted_as == [(role,)], key
+
+
+@pytest.mark.parametrize("pgcron_managed", ["neon"], indirect=True)
+def test_app_role_asset_fails_naming_the_grant_where_app_roles_cannot_schedule(managed: Managed) -> None:
+    """Neon: an asset on an app role's resource fails on submission (no USAGE on ``cron``) with the grant it
+    needs; its SQL never runs and nothing is submitted for the role."""
+    assert not APP_ROLES_SCHEDULE[managed.flavour]
+    table = _table(managed, APP, "mgdg_app_refused")
+    asset = pgcron_asset(["mg", "app_refused"], _insert(table, 2))
+    with pytest.raises(PermissionDenied) as err:
+        dg.materialize(
+            [asset],
+            resources={"pg_cron": PgCronResource(dsn=managed.dsn(APP))},
+            instance=dg.DagsterInstance.ephemeral(),
+        )
+    assert f"GRANT USAGE ON SCHEMA cron TO {APP}" in err.value.message, err.value.message
+    assert rows(managed.dsn(APP), sql.SQL("SELECT count(*) FROM {}").format(table).as_string(None)) == [(0,)]
+    submitted = rows(managed.superuser, "SELECT count(*) FROM pgcron.submission WHERE username = %s", (APP,))
+    assert submitted == [(0,)]
 
 
 @pytest.fixture
 def app_jobs(managed: Managed) -> Iterator[tuple[str, str]]:
-    """Two jobs of the app role every second: ``mgsensor:ok`` and ``mgsensor:bad`` (fails)."""
+    """Two jobs of the app role (the admin on Neon) every second: ``mgsensor:ok`` and ``mgsensor:bad``."""
     ok, bad = "mgsensor:ok", "mgsensor:bad"
-    with connect(managed.dsn(APP)) as conn:
+    dsn = managed.dsn(_app_role(managed))
+    with connect(dsn) as conn:
         conn.execute("SELECT cron.schedule(%s, '1 seconds', 'SELECT 1')", (ok,))
         conn.execute("SELECT cron.schedule(%s, '1 seconds', 'SELECT 1/0')", (bad,))
     try:
         yield ok, bad
     finally:
-        with connect(managed.dsn(APP)) as conn:
+        with connect(dsn) as conn:
             for name in (ok, bad):
                 conn.execute("SELECT cron.unschedule(%s)", (name,))
 
@@ -94,7 +130,8 @@ def app_jobs(managed: Managed) -> Iterator[tuple[str, str]]:
 @FLAVOURS
 def test_run_sensor_reports_an_app_roles_runs(managed: Managed, app_jobs: tuple[str, str]) -> None:
     ok, bad = app_jobs
-    dsn = managed.dsn(APP)
+    role = _app_role(managed)
+    dsn = managed.dsn(role)
     with pgcron.Client.connect(dsn) as client:
 
         def both_ran() -> bool:
@@ -102,6 +139,7 @@ def test_run_sensor_reports_an_app_roles_runs(managed: Managed, app_jobs: tuple[
 
         assert eventually(both_ran, timeout=30)
         specs = [DagsterPgCronTranslator().get_asset_spec(client.job(name)) for name in app_jobs]
+    assert {s.metadata["dagster-pgcron/username"] for s in specs} == {role}  # the jobs of the watched role
     keys = {s.metadata["dagster-pgcron/job_name"]: s.key for s in specs}
     sensor = build_pgcron_run_sensor(specs=specs, name="managed_runs")  # default settings
     resources = {"pg_cron": PgCronResource(dsn=dsn)}

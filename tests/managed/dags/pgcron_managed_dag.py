@@ -1,5 +1,6 @@
 """A DAG for the managed-flavour tests: one task as the customer's admin (``postgres_default``, waiting on the
-worker) and one as an app role (``pgcron_app``, deferred to the triggerer), each bumping its own counter."""
+worker) and one as ``pgcron_app`` (deferred to the triggerer) — an app role, or the admin again on Neon —
+each bumping its own counter."""
 
 from __future__ import annotations
 
