@@ -105,7 +105,7 @@ def _count(role: str) -> str:
 
 
 def test_pushdown_to_another_database_runs_once_as_the_role_and_leaves_nothing_behind(
-    managed: Managed, request: pytest.FixtureRequest
+    managed: Managed,
 ) -> None:
     admin = managed.server.admin_role
     if not ADMIN_SCHEDULE_IN_DB[managed.flavour]:  # Neon: only the admin can push down, and not there
@@ -113,7 +113,8 @@ def test_pushdown_to_another_database_runs_once_as_the_role_and_leaves_nothing_b
         with pgcron.Client.connect(managed.admin) as client, pytest.raises(PermissionDenied) as err:
             client.submit(_insert(admin), database=OTHER_DB)
         message = err.value.message
-        assert "permission denied for function schedule_in_database" in message, message
+        # refused by the client's preflight, naming the role, the database and the grant to ask for
+        assert f"role {admin!r} may not schedule jobs in another database ({OTHER_DB!r})" in message, message
         assert "GRANT EXECUTE ON FUNCTION cron.schedule_in_database(" in message, message
         # refused before anything was created or run
         assert rows(managed.superuser, "SELECT 1 FROM cron.job WHERE database = %s", (OTHER_DB,)) == []
@@ -125,13 +126,6 @@ def test_pushdown_to_another_database_runs_once_as_the_role_and_leaves_nothing_b
         assert "USAGE" in err.value.message and "cron" in err.value.message
         with connect(managed.admin) as conn:
             conn.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(OTHER_DB)))
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="product bug: the refusal says 'TO <role>' instead of the connected role (pushdown's "
-                "translate() is not given the role)",
-            )
-        )
         assert f"TO {admin};" in message, message
         return
 
@@ -207,10 +201,12 @@ def test_pushdown_to_another_database_runs_once_as_the_role_and_leaves_nothing_b
 TIMEOUT = 3  # seconds; maintenance passes every 5 s
 #: After this long past its start a run that was not canceled is taken to go on (2+ maintenance passes).
 GRACE = 20.0
-#: Whether the engine cancels an app role's scheduled job at its jobs-file timeout. RDS and Cloud SQL: the
-#: admin group holds pg_signal_backend. Azure: no apply record (row security hides the job from the engine
-#: owner). Supabase: the admin may not signal the role's backend. Neon: app roles cannot schedule.
-APP_JOB_TIMEOUT_ENFORCED = {"rds": True, "cloudsql": True, "azure": False, "supabase": False}
+#: Whether the engine cancels an app role's scheduled job at its jobs-file timeout (migration 0008). RDS: the
+#: admin group sees the role's backend in pg_stat_activity (pg_monitor) and may signal it (pg_signal_backend),
+#: though row security hides the run row. Cloud SQL: the admin may signal, but sees neither the run row nor
+#: the backend's query. Azure: no apply record (row security hides the job from the engine owner). Supabase:
+#: the admin sees the run but may not signal the role's backend. Neon: app roles cannot schedule.
+APP_JOB_TIMEOUT_ENFORCED = {"rds": True, "cloudsql": False, "azure": False, "supabase": False}
 #: Whether an app role's applied job gets an apply record (where its timeout is kept).
 APP_APPLY_RECORD = {"rds": True, "cloudsql": True, "azure": False, "supabase": True}
 
@@ -329,12 +325,7 @@ def _assert_timeout(seen: dict[str, Any], *, enforced: bool) -> None:
         assert seen["last_pass_after_due"] >= 5, seen  # at least two passes (every 5 s) since it was due
 
 
-#: Product bug (reported): maintenance finds the runs to time out in cron.job_run_details, whose row security
-#: shows the engine owner only its own runs (the RDS / Cloud SQL admin group sees all of cron.job, not runs).
-APP_JOB_TIMEOUT_BUG = {"rds", "cloudsql"}
-
-
-def test_jobs_file_timeout_of_an_app_roles_job(managed: Managed, request: pytest.FixtureRequest) -> None:
+def test_jobs_file_timeout_of_an_app_roles_job(managed: Managed) -> None:
     if not APP_ROLES_SCHEDULE[
         managed.flavour
     ]:  # Neon: app roles cannot schedule (the admin's test covers it)
@@ -346,14 +337,6 @@ def test_jobs_file_timeout_of_an_app_roles_job(managed: Managed, request: pytest
     seen = _applied_job_timeout(managed, "app_a")
     expected_record = [("app_a", timedelta(seconds=TIMEOUT))] if APP_APPLY_RECORD[managed.flavour] else []
     assert seen["record"] == expected_record, seen
-    if managed.flavour in APP_JOB_TIMEOUT_BUG:
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="pgcron._maint_job_timeouts cannot see an app role's run rows (row security on "
-                "cron.job_run_details): the run goes on past its jobs-file timeout",
-            )
-        )
     _assert_timeout(seen, enforced=APP_JOB_TIMEOUT_ENFORCED[managed.flavour])
 
 

@@ -196,6 +196,64 @@ def test_forged_apply_record_does_not_cancel_other_roles_job_runs(cluster: Clust
         )
 
 
+def test_a_timeout_on_the_same_command_cancels_only_its_own_roles_runs(
+    cluster: Cluster, namespace: str
+) -> None:
+    """Row 4 (0008): maintenance also finds overdue runs in pg_stat_activity by their command. Mallory applies
+    a job with alice's and the superuser's command and a 1 s timeout: only her own run of it is canceled."""
+    command = "SELECT pg_sleep(120)"
+    victims = {
+        "alice": int(
+            scalar(
+                cluster.alice,
+                "SELECT cron.schedule(%s, '2 seconds', %s)",
+                (f"{namespace}:alice-same", command),
+            )
+        ),
+        "superuser": superuser_job(cluster, f"{namespace}:su-same", "2 seconds", command),
+    }
+    runs = {who: _running_run(cluster, jobid) for who, jobid in victims.items()}
+    mallorys: int | None = None
+    try:
+        with pgcron.Client.connect(cluster.mallory) as client:
+            applied = client.apply(
+                client.plan(
+                    [JobSpec("same", "2 seconds", command, timeout=timedelta(seconds=1))], namespace="mallory"
+                )
+            )
+        mallorys = applied.jobids["mallory:same"]
+        mallory_run = _running_run(cluster, mallorys)
+        wait_until(
+            lambda: (
+                scalar(
+                    cluster.dsn, "SELECT status FROM cron.job_run_details WHERE runid = %s", (mallory_run,)
+                )
+                in TERMINAL
+            ),
+            40,
+            "maintenance to cancel mallory's own overdue run (the check is live)",
+        )
+        maintenance_passes(cluster.dsn)
+        for who, runid in runs.items():
+            status, message = query_all(
+                cluster.dsn,
+                "SELECT status, return_message FROM cron.job_run_details WHERE runid = %s",
+                (runid,),
+            )[0]
+            assert status == "running", (
+                f"{who}'s run {runid} of the same command was stopped: {status} {message}"
+            )
+    finally:
+        for jobid in [*victims.values(), *([mallorys] if mallorys is not None else [])]:
+            query_all(cluster.dsn, "SELECT cron.unschedule(%s::bigint)", (jobid,))
+        query_all(
+            cluster.dsn,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE query = %s AND pid <> pg_backend_pid()",
+            (command,),
+        )
+
+
 def _alice_failing_job(c: Cluster, namespace: str, secret: str) -> tuple[int, list[int]]:
     """A job of alice's whose runs fail with ``secret`` in their return_message; its id and runids."""
     command = f"DO $$BEGIN RAISE EXCEPTION '{secret}'; END$$"  # secret: hex only

@@ -136,6 +136,15 @@ class AsyncPushdown:
                 f"database {database!r} does not exist on this server. Pass an existing database to "
                 "submit(database=...), or omit it to run in pg_cron's database."
             )
+        if database not in (None, pre["current_database"]) and not pre["may_schedule_in_database"]:
+            user = pre["current_user"]
+            raise PermissionDenied(
+                f"role {user!r} may not schedule jobs in another database ({database!r}): that needs EXECUTE "
+                "on cron.schedule_in_database, which this server does not grant it. Ask an administrator "
+                "who holds it for GRANT EXECUTE ON FUNCTION cron.schedule_in_database(text, text, text, "
+                f"text, text, boolean) TO {user}; (`pgcron schema grant {user}` runs it), or omit "
+                "database= to run in pg_cron's database. On Neon no customer role holds it."
+            )
         return pre
 
     # -- API ------------------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 -- name: pushdown_preflight
 -- What submit needs to know before it creates anything: is pg_cron here, is this its database, is the engine
--- schema installed, may this role use cron, does the target database exist, is the NOTIFY trigger installed.
+-- schema installed, may this role use cron (and other databases), does the target database exist, is the NOTIFY
+-- trigger installed.
 SELECT
     EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') AS has_pg_cron,
     to_regprocedure('pgcron.submit(text,text,text,text,interval,boolean)') IS NOT NULL AS has_engine,
@@ -13,6 +14,10 @@ SELECT
     (SELECT datname FROM pg_catalog.pg_stat_activity WHERE backend_type = 'pg_cron launcher' LIMIT 1)
         AS launcher_database,
     current_user AS current_user,
+    -- another database needs cron.schedule_in_database, which every provider but Neon grants its admin
+    coalesce(has_function_privilege(
+        to_regprocedure('cron.schedule_in_database(text,text,text,text,text,boolean)'), 'EXECUTE'), false)
+        AS may_schedule_in_database,
     %(database)s::text IS NULL OR EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = %(database)s::text)
         AS database_exists,
     EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t                 -- catalogs only: to_regclass('cron.…')
