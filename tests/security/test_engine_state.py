@@ -129,6 +129,15 @@ def _running_run(c: Cluster, jobid: int) -> int:
     return found[0]
 
 
+def _assert_still_running(c: Cluster, runs: dict[str, int]) -> None:
+    """Each victim's job run (``who -> runid``) is still executing."""
+    for who, runid in runs.items():
+        status, message = query_all(
+            c.dsn, "SELECT status, return_message FROM cron.job_run_details WHERE runid = %s", (runid,)
+        )[0]
+        assert status == "running", f"{who}'s job run {runid} was stopped: {status} {message}"
+
+
 def test_forged_apply_record_does_not_cancel_other_roles_job_runs(cluster: Cluster, namespace: str) -> None:
     """Row 4: an apply record with a 1 s timeout for another role's job; the job-timeout watchdog is running
     because the superuser applied a job that declares a timeout."""
@@ -178,13 +187,7 @@ def test_forged_apply_record_does_not_cancel_other_roles_job_runs(cluster: Clust
                 30,
                 "a pass of pgcron:job-timeouts",
             )
-        for who, runid in runs.items():
-            status, message = query_all(
-                cluster.dsn,
-                "SELECT status, return_message FROM cron.job_run_details WHERE runid = %s",
-                (runid,),
-            )[0]
-            assert status == "running", f"{who}'s job run {runid} was stopped: {status} {message}"
+        _assert_still_running(cluster, runs)
     finally:
         for jobid in victims.values():
             query_all(cluster.dsn, "SELECT cron.unschedule(%s::bigint)", (jobid,))
@@ -234,15 +237,7 @@ def test_a_timeout_on_the_same_command_cancels_only_its_own_roles_runs(
             "maintenance to cancel mallory's own overdue run (the check is live)",
         )
         maintenance_passes(cluster.dsn)
-        for who, runid in runs.items():
-            status, message = query_all(
-                cluster.dsn,
-                "SELECT status, return_message FROM cron.job_run_details WHERE runid = %s",
-                (runid,),
-            )[0]
-            assert status == "running", (
-                f"{who}'s run {runid} of the same command was stopped: {status} {message}"
-            )
+        _assert_still_running(cluster, runs)
     finally:
         for jobid in [*victims.values(), *([mallorys] if mallorys is not None else [])]:
             query_all(cluster.dsn, "SELECT cron.unschedule(%s::bigint)", (jobid,))
