@@ -141,10 +141,15 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if not _outcomes:
         return
+    # merged into the earlier runs' results, so re-running one test updates its cells only (a fresh clone,
+    # CI's case, starts from none)
     path = support_table.RESULTS
+    merged = support_table.load_results(path)
+    for test, by_flavour in _outcomes.items():
+        merged.setdefault(test, {}).update(by_flavour)
     path.parent.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
-    path.write_text(json.dumps({"finished": stamp, "results": _outcomes}, indent=1, sort_keys=True) + "\n")
+    path.write_text(json.dumps({"finished": stamp, "results": merged}, indent=1, sort_keys=True) + "\n")
     if os.environ.get("CI", "").lower() not in ("1", "true", "yes"):
         return
     spec = support_table.load_spec()

@@ -15,9 +15,11 @@ SELECT
         AS launcher_database,
     current_user AS current_user,
     -- another database needs cron.schedule_in_database, which every provider but Neon grants its admin
-    coalesce(has_function_privilege(
-        to_regprocedure('cron.schedule_in_database(text,text,text,text,text,boolean)'), 'EXECUTE'), false)
-        AS may_schedule_in_database,
+    -- (catalogs only, as below: to_regprocedure('cron.…') raises without USAGE on cron)
+    EXISTS (SELECT 1 FROM pg_catalog.pg_proc p
+              JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+             WHERE n.nspname = 'cron' AND p.proname = 'schedule_in_database'
+               AND has_function_privilege(p.oid, 'EXECUTE')) AS may_schedule_in_database,
     %(database)s::text IS NULL OR EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = %(database)s::text)
         AS database_exists,
     EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t                 -- catalogs only: to_regclass('cron.…')
