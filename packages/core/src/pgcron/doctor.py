@@ -161,6 +161,8 @@ def _run_checks() -> Steps[list[Check]]:
             checks.append(_could_not_check("slots", exc))
         else:
             checks.append(_slots(admission, settings))
+    if facts["has_engine_schema"] and facts["engine_owner"] is not None:
+        checks.append(_timeouts(facts))
     try:
         checks.extend((yield from _history(facts, scope)))
     except _DB_ERRORS as exc:
@@ -559,6 +561,42 @@ def _slots(row: Mapping[str, Any], settings: Mapping[str, str]) -> Check:
             "UPDATE pgcron.config SET value = '32' WHERE name = 'max_running_jobs'",
         )
     return Check("slots", Status.PASS, detail)
+
+
+def _timeouts(facts: Mapping[str, Any]) -> Check:
+    """Whether maintenance, with the engine owner's rights, can enforce other roles' timeouts: cancelling a
+    backend needs pg_signal_backend; finding a jobs-file job's run that row security hides needs the backend's
+    query in pg_stat_activity (pg_read_all_stats). The owner's own runs are always enforced."""
+    owner = facts["engine_owner"]
+    if facts["engine_owner_is_superuser"]:
+        return Check("timeouts", Status.PASS, f"the engine owner {owner} may cancel any role's overdue run")
+    workaround = (
+        "or bound those roles' statements themselves: ALTER ROLE <role> SET statement_timeout = '…' "
+        "(every session of the role)"
+    )
+    if not facts["engine_owner_signals"]:
+        return Check(
+            "timeouts",
+            Status.WARN,
+            f"only {owner}'s own runs are held to their timeouts: {owner} may not cancel other roles' "
+            "backends (no pg_signal_backend), so their pushdown and jobs-file timeouts are not enforced",
+            f"GRANT pg_signal_backend TO {owner} (as a role that may; Azure and Supabase do not allow it), "
+            + workaround,
+        )
+    if not facts["engine_owner_reads_stats"]:
+        return Check(
+            "timeouts",
+            Status.WARN,
+            f"other roles' pushdown timeouts are enforced, but their jobs-file timeouts only where {owner} "
+            "sees the job's run rows: other roles' queries are hidden from it (no pg_read_all_stats)",
+            f"GRANT pg_read_all_stats TO {owner} (as a role that may), " + workaround,
+        )
+    return Check(
+        "timeouts",
+        Status.PASS,
+        f"the engine owner {owner} may find and cancel other roles' overdue runs "
+        "(pg_signal_backend, pg_read_all_stats)",
+    )
 
 
 def _max_running_jobs(facts: Mapping[str, Any], settings: Mapping[str, str], privileged: bool) -> Check:

@@ -34,6 +34,13 @@ SELECT pg_catalog.current_database()::text AS current_database,
        EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n WHERE n.nspname = 'pgcron') AS has_engine_schema,
        (SELECT pg_catalog.pg_get_userbyid(n.nspowner) FROM pg_catalog.pg_namespace n WHERE n.nspname = 'pgcron')
            AS engine_owner,
+       -- what the engine owner (whose rights maintenance has) may do to other roles' overdue runs
+       (SELECT o.rolsuper FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_roles o ON o.oid = n.nspowner
+         WHERE n.nspname = 'pgcron') AS engine_owner_is_superuser,
+       (SELECT pg_catalog.pg_has_role(n.nspowner, 'pg_signal_backend', 'USAGE') FROM pg_catalog.pg_namespace n
+         WHERE n.nspname = 'pgcron') AS engine_owner_signals,
+       (SELECT pg_catalog.pg_has_role(n.nspowner, 'pg_read_all_stats', 'USAGE') FROM pg_catalog.pg_namespace n
+         WHERE n.nspname = 'pgcron') AS engine_owner_reads_stats,
        coalesce((SELECT pg_catalog.has_schema_privilege(n.oid, 'USAGE') AND pg_catalog.has_table_privilege(c.oid, 'SELECT')
                    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
                   WHERE n.nspname = 'pgcron' AND c.relname = 'schema_version'), false) AS engine_version_readable,
