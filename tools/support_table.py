@@ -40,6 +40,7 @@ def load_spec(path: Path = SPEC) -> dict[str, Any]:
     spec = tomllib.loads(path.read_text())
     flavours = spec["flavours"]
     for row in spec["row"]:
+        row["feature"] = " ".join(row["feature"].split())  # one table line, however the TOML wraps it
         missing = [f for f in flavours if f not in row["cells"]]
         if missing or not row["tests"]:
             raise ValueError(f"{path.name}: row {row['feature']!r} lacks cells for {missing} or tests")
