@@ -126,7 +126,7 @@ def test_pushdown_to_another_database_runs_once_as_the_role_and_leaves_nothing_b
         assert "USAGE" in err.value.message and "cron" in err.value.message
         with connect(managed.admin) as conn:
             conn.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(OTHER_DB)))
-        assert f"TO {admin};" in message, message
+        assert f'TO "{admin}";' in message, message
         return
 
     roles = managed.pushdown_roles

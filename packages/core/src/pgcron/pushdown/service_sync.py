@@ -19,6 +19,7 @@ import time
 from datetime import timedelta
 from typing import Any
 import psycopg
+from psycopg.sql import Identifier
 from pgcron._shared import SharedTarget, acquire_target
 from pgcron.errors import (
     ExtensionNotInstalled,
@@ -125,8 +126,9 @@ class Pushdown:
             )
         if database not in (None, pre["current_database"]) and (not pre["may_schedule_in_database"]):
             user = pre["current_user"]
+            grantee = Identifier(user).as_string(None)
             raise PermissionDenied(
-                f"role {user!r} may not schedule jobs in another database ({database!r}): that needs EXECUTE on cron.schedule_in_database, which this server does not grant it. Ask an administrator who holds it for GRANT EXECUTE ON FUNCTION cron.schedule_in_database(text, text, text, text, text, boolean) TO {user}; (`pgcron schema grant {user}` runs it), or omit database= to run in pg_cron's database. On Neon no customer role holds it."
+                f"role {user!r} may not schedule jobs in another database ({database!r}): that needs EXECUTE on cron.schedule_in_database, which this server does not grant it. Ask an administrator who holds it for GRANT EXECUTE ON FUNCTION cron.schedule_in_database(text, text, text, text, text, boolean) TO {grantee}; (`pgcron schema grant {user}` runs it), or omit database= to run in pg_cron's database. Some providers (Neon) grant it to no customer role."
             )
         return pre
 

@@ -19,6 +19,7 @@ SELECT
     EXISTS (SELECT 1 FROM pg_catalog.pg_proc p
               JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
              WHERE n.nspname = 'cron' AND p.proname = 'schedule_in_database'
+               AND p.proargtypes = '25 25 25 25 25 16'::oidvector   -- (text, text, text, text, text, boolean)
                AND has_function_privilege(p.oid, 'EXECUTE')) AS may_schedule_in_database,
     %(database)s::text IS NULL OR EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = %(database)s::text)
         AS database_exists,
