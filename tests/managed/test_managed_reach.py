@@ -18,7 +18,7 @@ import pgcron
 import pytest
 from pgcron.errors import PermissionDenied
 from pgcron.jobsfile import parse_jobs_document
-from pgcron.models import RunHandle, RunStatus
+from pgcron.models import JobSpec, RunHandle, RunStatus
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
@@ -345,3 +345,52 @@ def test_jobs_file_timeout_of_the_admins_job(managed: Managed) -> None:
     seen = _applied_job_timeout(managed, admin)
     assert seen["record"] == [(admin, timedelta(seconds=TIMEOUT))], seen
     _assert_timeout(seen, enforced=True)
+
+
+@pytest.mark.parametrize("pgcron_managed", ["rds"], indirect=True)
+def test_a_timeout_never_cancels_another_job_with_the_same_command(managed: Managed) -> None:
+    """Where row security hides the run rows (RDS, app role), maintenance matches overdue runs by command
+    (0008). An applied job with a 3 s timeout, which never fires, and a hand-made job of the same role with
+    the same command every 5 s and no timeout: the hand-made job's run goes on past two maintenance passes."""
+    dsn = managed.dsn("app_a")
+    command = "SELECT pg_sleep(30)"
+    guarded = JobSpec("guarded", "0 0 31 2 *", command, timeout=timedelta(seconds=TIMEOUT))
+    with pgcron.Client.connect(dsn) as client:
+        applied = client.apply(client.plan([guarded], namespace="reach-same"))
+        record = rows(
+            managed.superuser,
+            "SELECT timeout FROM pgcron.applied_job WHERE jobid = %s",
+            (applied.jobids["reach-same:guarded"],),
+        )
+        assert record == [(timedelta(seconds=TIMEOUT),)]  # the timeout is armed for this command
+        free = int(scalar(dsn, "SELECT cron.schedule('reach-free', '5 seconds', %s)", (command,)))
+        try:
+            started = eventually(
+                lambda: rows(
+                    dsn,
+                    "SELECT runid, start_time FROM cron.job_run_details"
+                    " WHERE jobid = %s AND status = 'running' AND job_pid IS NOT NULL",
+                    (free,),
+                ),
+                timeout=30,
+            )
+            assert started, "the hand-made job did not start"
+            runid, start = started[0]
+            # two maintenance passes (every 5 s) after the guarded job's timeout would have hit this run
+            passed = eventually(
+                lambda: scalar(
+                    managed.superuser,
+                    "SELECT count(*) >= 2 FROM cron.job_run_details d JOIN cron.job j USING (jobid)"
+                    " WHERE j.jobname = 'pgcron:maintenance' AND d.status = 'succeeded'"
+                    " AND d.start_time > %s",
+                    (start + timedelta(seconds=TIMEOUT),),
+                ),
+                timeout=30,
+            )
+            assert passed, "maintenance did not pass twice"
+            status = scalar(dsn, "SELECT status FROM cron.job_run_details WHERE runid = %s", (runid,))
+            assert status == "running", f"the hand-made job's run was stopped: {status}"
+        finally:
+            scalar(dsn, "SELECT cron.unschedule(%s::bigint)", (free,))
+            client.apply(client.plan([], namespace="reach-same", prune=True))
+            assert eventually(lambda: _stop_runs(dsn, free), timeout=30, every=1.0)
