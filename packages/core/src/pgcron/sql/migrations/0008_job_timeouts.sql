@@ -31,6 +31,13 @@ CREATE OR REPLACE FUNCTION pgcron._may_signal(p_role text) RETURNS boolean
                  OR pg_catalog.pg_has_role(current_user, p_role::name, 'USAGE')))
 $$;
 
+-- Row security on cron.job_run_details does not apply to superusers and roles with BYPASSRLS.
+CREATE OR REPLACE FUNCTION pgcron._sees_all_runs() RETURNS boolean
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce((SELECT r.rolsuper OR r.rolbypassrls FROM pg_catalog.pg_roles r
+                      WHERE r.rolname = current_user), false)
+$$;
+
 CREATE OR REPLACE FUNCTION pgcron._maint_job_timeouts() RETURNS integer
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -61,14 +68,15 @@ BEGIN
         UNION
         -- (2) the runs row security hides from the owner (a managed admin): pg_cron's backend of the job's
         -- role, in its database, running its command. Only for a job whose (role, database, command) no other
-        -- job shares, so another job's runs are never taken for this one's, and only for backends that no run
-        -- row the owner sees accounts for (those are (1)'s). At most 100 per pass.
+        -- job shares, so another job's runs are never taken for this one's. Not for an owner that sees every
+        -- run row (superuser, BYPASSRLS): (1) finds those, with the stricter pid check. At most 100 per pass.
+        -- No lookup in cron.job_run_details here: it has no index but runid, and this runs every 5 s.
         (SELECT x.pid, k.username
            FROM (SELECT a.username, j.database, j.command, a.timeout
                    FROM pgcron.applied_job a
                    JOIN cron.job j ON j.jobid = a.jobid AND j.username = a.username
                   WHERE a.timeout IS NOT NULL
-                    AND NOT pgcron._is_superuser(current_user::text)   -- a superuser sees every run row: (1)
+                    AND NOT pgcron._sees_all_runs()
                     AND NOT EXISTS (SELECT 1 FROM cron.job o
                                      WHERE o.jobid <> j.jobid AND o.username = j.username
                                        AND o.database = j.database AND o.command = j.command)
@@ -80,7 +88,6 @@ BEGIN
           WHERE x.state = 'active'
             AND (x.backend_type = 'pg_cron' OR x.application_name = 'pg_cron')
             AND x.query_start + k.timeout < clock_timestamp()
-            AND NOT EXISTS (SELECT 1 FROM cron.job_run_details d WHERE d.job_pid = x.pid)
           LIMIT 100)
     LOOP
         BEGIN
@@ -97,4 +104,4 @@ EXCEPTION WHEN OTHERS THEN
     RETURN 0;
 END $$;
 
-REVOKE ALL ON FUNCTION pgcron._may_signal(text), pgcron._maint_job_timeouts() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgcron._may_signal(text), pgcron._sees_all_runs(), pgcron._maint_job_timeouts() FROM PUBLIC;
